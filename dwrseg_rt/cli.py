@@ -1,0 +1,288 @@
+"""The `dwrseg-rt` command line: each command parses, calls the library, prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from dwrseg_rt.errors import UserError
+
+app = typer.Typer(
+    help="Real-time semantic segmentation of camera video with DWRSeg.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'1024x512' -> (1024, 512)."""
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size must look like 1024x512 (width x height), not {text!r}") from None
+    if width < 32 or height < 32 or width > 8192 or height > 8192:
+        raise UserError(f"--size {text}: width and height must be between 32 and 8192")
+    return width, height
+
+
+def parse_range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"expected two numbers like 0.5,1.5, not {text!r}") from None
+    if not 0 < low <= high:
+        raise UserError(f"range {text}: need 0 < low <= high")
+    return low, high
+
+
+def default_weights() -> Path:
+    from dwrseg_rt.checkpoint import DEFAULT_WEIGHTS
+
+    return DEFAULT_WEIGHTS
+
+
+# Options shared by several commands, defined once.
+Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (.pt) or exported .onnx; default: the shipped demo model.")]
+Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | torch | onnxruntime (auto: torch on CUDA, else onnxruntime on CPU).")]
+Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the checkpoint's (1024x512 as in the paper).")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
+
+
+def write_json(path: Path, data: dict) -> None:
+    from dwrseg_rt.checkpoint import atomic_write
+
+    atomic_write(path, lambda temp: temp.write_text(json.dumps(data, indent=2)))
+
+
+@app.command()
+def video(
+    input: Annotated[Path, typer.Argument(help="Video file to segment.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output .mp4 (default: <input stem>_overlay.mp4 beside the input).")] = None,
+    overlay: Annotated[bool, typer.Option("--overlay/--mask", help="Blend the colored classes over the frame, or write the color mask alone.")] = True,
+    masks_dir: Annotated[Optional[Path], typer.Option("--masks-dir", help="Also write one uint8 class-id PNG per frame here.")] = None,
+    weights: Weights = None,
+    backend: Backend = "auto",
+    size: Size = None,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Overlay opacity.")] = 0.5,
+    stats_json: Annotated[Optional[Path], typer.Option("--stats-json", help="Write frames, fps and per-stage timings as JSON.")] = None,
+    force: Force = False,
+) -> None:
+    """Segment a video into an H.264 mp4 with the same frames, fps and resolution.
+
+    Example: [bold]dwrseg-rt video drive.mp4 -o drive_seg.mp4 --alpha 0.6[/bold]
+    """
+    from dwrseg_rt.jobs.video import segment_video
+
+    mode = "overlay" if overlay else "mask"
+    output = output or input.with_name(f"{input.stem}_{mode}.mp4")
+    with progress_bar() as progress:
+        task = progress.add_task(f"segmenting {input.name}", total=None, rate="")
+
+        def on_frame(done: int, total: int | None, fps: float) -> None:
+            progress.update(task, completed=done, total=total, rate=f"{fps:5.1f} fps")
+
+        result = segment_video(input, output, mode=mode, weights=weights or default_weights(), backend=backend,
+                               size=parse_size(size), alpha=alpha, masks_dir=masks_dir, force=force, on_frame=on_frame)
+    print_stats(result)
+    if stats_json:
+        write_json(stats_json, result)
+    if result["interrupted"]:
+        err.print(f"interrupted: {result['frames']} frames written to {output}")
+        raise typer.Exit(130)
+    out.print(f"wrote {result['output']}")
+
+
+def print_stats(result: dict) -> None:
+    table = Table(title=f"{result['frames']} frames  |  pipeline {result['pipeline_fps']:.1f} fps  |  model {result['model_fps']:.1f} fps  |  {result['backend']} @ {result['size'][0]}x{result['size'][1]}")
+    for column in ("stage", "mean ms", "median ms", "p90 ms", "frames"):
+        table.add_column(column, justify="right" if column != "stage" else "left")
+    for stage in ("decode", "preprocess", "inference", "postprocess", "encode"):
+        s = result["stages"].get(stage)
+        if s:
+            table.add_row(stage, f"{s['mean_ms']:.1f}", f"{s['median_ms']:.1f}", f"{s['p90_ms']:.1f}", str(s["count"]))
+    out.print(table)
+
+
+@app.command()
+def synth(
+    output: Annotated[Path, typer.Argument(help="Folder to write the dataset and drive.mp4 into.", show_default=False)],
+    seed: Annotated[int, typer.Option(help="World seed; the same seed gives the same files.")] = 0,
+    train: Annotated[int, typer.Option(min=0, help="Training images.")] = 300,
+    val: Annotated[int, typer.Option(min=0, help="Validation images.")] = 60,
+    clip_frames: Annotated[int, typer.Option(min=0, help="Frames of the drive clip (0: no clip).")] = 90,
+    size: Annotated[str, typer.Option("--size", "-s", help="Image size WxH.")] = "1024x512",
+    fps: Annotated[int, typer.Option(min=1, help="Clip frame rate.")] = 30,
+) -> None:
+    """Generate synthetic street scenes with Cityscapes labels, and a drive clip.
+
+    Writes leftImg8bit/<split>/synth/*_leftImg8bit.png, gtFine/<split>/synth/*_gtFine_labelTrainIds.png
+    and drive.mp4. Example: [bold]dwrseg-rt synth demo --train 0 --val 0 --clip-frames 60[/bold]
+    """
+    from dwrseg_rt.data.synth import generate
+
+    width, height = parse_size(size)
+    if output.exists() and not output.is_dir():
+        raise UserError(f"{output} exists and is not a folder")
+    with progress_bar() as progress:
+        task = progress.add_task("drawing streets", total=train + val + clip_frames, rate="")
+        generate(output, seed, train, val, clip_frames, width, height, fps, on_progress=lambda: progress.advance(task))
+    out.print(f"wrote {train} train, {val} val images" + (f" and {output / 'drive.mp4'}" if clip_frames else "") + f" under {output}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Dataset root.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write.")] = Path("dwrseg.pt"),
+    dataset: Annotated[str, typer.Option(help="cityscapes | synth | folder (images/ + masks/ + classes.txt).")] = "cityscapes",
+    variant: Annotated[str, typer.Option(help="b | l")] = "b",
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default: the paper's (Cityscapes 1000).")] = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps instead of --epochs.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    lr: Annotated[float, typer.Option(min=0.0)] = 0.02,
+    warmup: Annotated[int, typer.Option(min=0, help="Linear warm-up steps (capped at 10% of the run).")] = 1000,
+    crop: Annotated[Optional[str], typer.Option(help="Crop WxH; default per dataset (Cityscapes 1280x640).")] = None,
+    scale: Annotated[Optional[str], typer.Option(help="Random rescale range, e.g. 0.25,1.5.")] = None,
+    input_size: Annotated[Optional[str], typer.Option(help="Inference size stored in the checkpoint.")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
+    seed: Annotated[int, typer.Option()] = 0,
+    half_weights: Annotated[bool, typer.Option(help="Store fp16 weights (half the size).")] = False,
+    force: Force = False,
+) -> None:
+    """Train DWRSeg with the paper's recipe (SGD 0.9, wd 5e-4, lr 0.02, poly 0.9, OHEM).
+
+    Example: [bold]dwrseg-rt train --dataset synth --data synth --iterations 2000 --batch-size 8 --crop 512x256[/bold]
+    """
+    from dwrseg_rt.train.trainer import TrainConfig, train as run_training
+
+    if output.exists() and not force:
+        raise UserError(f"output {output} exists; pass --force to overwrite it")
+    config = TrainConfig(dataset=dataset, data=data, output=output, variant=variant, epochs=epochs, iterations=iterations,
+                         batch_size=batch_size, lr=lr, warmup=warmup, crop=parse_size(crop), scale=parse_range(scale),
+                         input_size=parse_size(input_size), workers=workers, seed=seed, half_weights=half_weights)
+    with progress_bar() as progress:
+        task = progress.add_task("training", total=None, rate="")
+
+        def on_step(step: int, total: int, loss: float, rate: float) -> None:
+            progress.update(task, completed=step, total=total, rate=f"loss {loss:.3f} lr {rate:.4f}")
+
+        summary = run_training(config, on_step)
+    out.print(f"wrote {output} ({summary['iterations']} steps, final loss {summary['final_loss']:.3f}, {summary['seconds']:.0f} s)")
+
+
+@app.command(name="eval")
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Dataset root.", show_default=False)],
+    dataset: Annotated[str, typer.Option(help="cityscapes | synth | folder")] = "cityscapes",
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
+    weights: Weights = None,
+    backend: Backend = "auto",
+    size: Size = None,
+    json_path: JsonOut = None,
+) -> None:
+    """mIoU over a split from one confusion matrix, at the labels' own resolution.
+
+    Example: [bold]dwrseg-rt eval --data cityscapes --weights dwrseg_b.pt --json val.json[/bold]
+    """
+    from dwrseg_rt.data.datasets import open_dataset
+    from dwrseg_rt.runtime.backends import load_backend
+    from dwrseg_rt.runtime.segmenter import Segmenter
+    from dwrseg_rt.train.evaluate import evaluate as run_eval
+
+    files = open_dataset(dataset, data, split)
+    runner, info, inference_size = load_backend(weights or default_weights(), backend, parse_size(size))
+    segmenter = Segmenter(runner, info, inference_size)
+    with progress_bar() as progress:
+        task = progress.add_task(f"evaluating {split}", total=len(files), rate="")
+        result = run_eval(segmenter, files, on_image=lambda: progress.advance(task))
+    table = Table(title=f"mIoU {result['miou'] * 100:.2f}%  |  pixel accuracy {result['pixel_acc'] * 100:.2f}%  |  {len(files)} images @ {inference_size[0]}x{inference_size[1]}")
+    table.add_column("class")
+    table.add_column("IoU %", justify="right")
+    for name, iou in result["per_class"].items():
+        table.add_row(name, "-" if iou is None else f"{iou * 100:.2f}")
+    out.print(table)
+    if json_path:
+        write_json(json_path, {**result, "weights": str(weights or default_weights()), "backend": runner.name, "dataset": dataset, "split": split})
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output path (default: <weights stem>_<W>x<H>.onnx).")] = None,
+    weights: Weights = None,
+    size: Size = None,
+    force: Force = False,
+) -> None:
+    """Export to ONNX (opset 17, argmax folded in) with a JSON sidecar and a parity check.
+
+    Example: [bold]dwrseg-rt export --format onnx --size 1024x512 -o dwrseg_b.onnx[/bold]
+    """
+    from dwrseg_rt.checkpoint import load_checkpoint
+    from dwrseg_rt.export.onnx import export_onnx
+    from dwrseg_rt.io.video import check_output_path
+
+    if format != "onnx":
+        raise UserError(f"unknown export format {format!r}; supported: onnx")
+    weights = weights or default_weights()
+    model, info = load_checkpoint(weights)
+    width, height = parse_size(size) or info.input_size
+    output = output or Path(f"{weights.stem}_{width}x{height}.onnx")
+    check_output_path(output, force)
+    with err.status(f"exporting {weights.name} at {width}x{height}"):
+        report = export_onnx(model, info, output, (width, height))
+    out.print(f"wrote {output} and {output.name}.json")
+    out.print(f"parity vs torch: max |Δlogit| {report['max_abs_logit_diff']:.2e}, argmax agreement {report['argmax_agreement'] * 100:.3f}%")
+
+
+@app.command()
+def info(weights: Weights = None) -> None:
+    """Versions and devices for bug reports, and what the weights contain."""
+    from dwrseg_rt.environment import environment_report
+    from dwrseg_rt.checkpoint import read_checkpoint
+
+    table = Table(show_header=False)
+    for key, value in environment_report().items():
+        table.add_row(key, str(value))
+    payload = read_checkpoint(weights or default_weights())
+    meta = payload["info"]
+    table.add_row("weights", str(weights or default_weights()))
+    table.add_row("model", f"DWRSeg-{meta['variant'].upper()}, {len(meta['classes'])} classes ({meta['label_set']}), input {meta['input_size'][0]}x{meta['input_size'][1]}")
+    table.add_row("trained", json.dumps({k: meta["training"].get(k) for k in ("dataset", "iterations", "val_miou", "date")}))
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: a `UserError` becomes one line on stderr (the traceback only with --debug)."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

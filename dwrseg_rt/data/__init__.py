@@ -1,0 +1,1 @@
+"""Label sets, datasets, augmentation and the synthetic street world."""

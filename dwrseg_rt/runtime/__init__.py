@@ -1,0 +1,1 @@
+"""Backends, the Segmenter and the frame pipeline."""

@@ -1,0 +1,127 @@
+"""Inference backends: normalised (N, 3, h, w) float32 in, (N, h, w) uint8 class maps out.
+
+Every backend folds the argmax into the model, so only small class maps leave it. Optional
+stacks are imported where they are used and a missing one is a one-line `UserError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from dwrseg_rt.checkpoint import ModelInfo, load_checkpoint, read_sidecar
+from dwrseg_rt.errors import UserError
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+class Backend(Protocol):
+    name: str
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, h, w) float32 normalised -> (N, h, w) uint8 class ids."""
+        ...
+
+
+class TorchBackend:
+    """Eager torch on CPU or CUDA."""
+
+    def __init__(self, model: torch.nn.Module, device: str = "cpu") -> None:
+        self.name = "torch" if device == "cpu" else f"torch-{device}"
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+
+    @torch.inference_mode()
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        logits = self.model(torch.from_numpy(batch).to(self.device))
+        return logits.argmax(1).to(torch.uint8).cpu().numpy()
+
+
+class OnnxRuntimeBackend:
+    """onnxruntime on an exported model whose `class_map` output already holds the argmax."""
+
+    def __init__(self, onnx_path: Path, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("onnxruntime is not installed: pip install onnxruntime") from None
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types per failure
+            raise UserError(f"onnxruntime cannot load {onnx_path}: {str(exc).splitlines()[0]}") from None
+        self.name = "onnxruntime"
+        self.input_name = self.session.get_inputs()[0].name
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        (class_map,) = self.session.run(["class_map"], {self.input_name: batch})
+        return class_map.astype(np.uint8, copy=False)
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX files (and later engines) are cached between runs."""
+    root = os.environ.get("DWRSEG_RT_CACHE") or Path.home() / ".cache" / "dwrseg-rt"
+    return Path(root)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int]) -> Path:
+    """The ONNX export of these weights at this size, exported once and reused."""
+    from dwrseg_rt.export.onnx import export_onnx
+
+    path = cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}.onnx"
+    if not path.is_file():
+        export_onnx(model, info, path, size, check=False)
+    return path
+
+
+def resolve_backend(name: str) -> str:
+    """'auto' -> torch on CUDA when present, else onnxruntime on the CPU."""
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnxruntime"
+
+
+def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None, threads: int | None = None) -> tuple[Backend, ModelInfo, tuple[int, int]]:
+    """Open weights (.pt checkpoint or exported .onnx) on a backend; returns it, its info and size."""
+    weights = Path(weights)
+    name = resolve_backend(backend)
+    if weights.suffix == ".onnx":
+        if name != "onnxruntime":
+            raise UserError(f"{weights.name} is an ONNX model: use --backend onnxruntime (or a .pt checkpoint)")
+        if not weights.is_file():
+            raise UserError(f"weights not found: {weights}")
+        info, sidecar = read_sidecar(weights)
+        exported = tuple(sidecar.get("inference_size", info.input_size))
+        if size is not None and tuple(size) != exported:
+            raise UserError(f"{weights.name} was exported for {exported[0]}x{exported[1]}; export again for {size[0]}x{size[1]}")
+        return OnnxRuntimeBackend(weights, threads), info, exported
+    model, info = load_checkpoint(weights)
+    size = tuple(size or info.input_size)
+    if name == "torch":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return TorchBackend(model, device), info, size
+    return OnnxRuntimeBackend(cached_onnx(weights, model, info, size), threads), info, size

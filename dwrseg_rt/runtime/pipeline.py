@@ -1,0 +1,144 @@
+"""The frame pipeline: decode, segment and sink run side by side, order preserved.
+
+A decoder thread reads frames ahead into a bounded queue, the calling thread runs the
+Segmenter, and a sink thread renders/encodes/writes results, so decode and encode overlap
+with inference. Bounded queues give back-pressure: memory stays flat on long videos.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dwrseg_rt.runtime.segmenter import Segmenter
+
+_DONE = object()
+
+
+@dataclass
+class PipelineStats:
+    frames: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    stages: dict = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    @property
+    def model_fps(self) -> float:
+        inference = self.stages.get("inference")
+        return 1000.0 / inference["mean_ms"] if inference else 0.0
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames, "seconds": self.seconds, "pipeline_fps": self.fps,
+                "model_fps": self.model_fps, "interrupted": self.interrupted, "stages": self.stages}
+
+
+class _Worker(threading.Thread):
+    """A daemon thread that records the exception it died of, for the caller to re-raise."""
+
+    def __init__(self, target: Callable[[], None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def run_pipeline(
+    frames: Iterable[np.ndarray],
+    segmenter: Segmenter,
+    sink: Callable[[np.ndarray, np.ndarray], None],
+    on_frame: Callable[[], None] | None = None,
+    depth: int = 4,
+) -> PipelineStats:
+    """Segment every frame in order and hand (frame, class_map) to `sink`.
+
+    A KeyboardInterrupt stops reading, lets the sink finish the frames already segmented,
+    and returns stats with `interrupted=True`; errors in either thread are re-raised here.
+    """
+    timer = segmenter.timer
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=depth)
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stats = PipelineStats()
+
+    def decode() -> None:
+        iterator: Iterator[np.ndarray] = iter(frames)
+        while not stop.is_set():
+            start = time.perf_counter()
+            frame = next(iterator, _DONE)
+            if frame is _DONE:
+                break
+            timer.add("decode", time.perf_counter() - start)
+            if not _put(decoded, frame, stop):
+                return
+        _put(decoded, _DONE, stop)
+
+    def write() -> None:
+        while True:
+            item = results.get()
+            if item is _DONE:
+                return
+            with timer.stage("encode"):
+                sink(*item)
+            stats.frames += 1
+            if on_frame:
+                on_frame()
+
+    decoder, writer = _Worker(decode, "decode"), _Worker(write, "encode")
+    started = time.perf_counter()
+    decoder.start()
+    writer.start()
+    try:
+        while True:
+            try:
+                frame = decoded.get(timeout=0.1)
+            except queue.Empty:
+                if decoder.error or writer.error or not writer.is_alive():
+                    break
+                continue
+            if frame is _DONE:
+                break
+            class_map = segmenter.segment(frame)
+            while writer.is_alive():
+                try:
+                    results.put((frame, class_map), timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    finally:
+        stop.set()
+        if writer.is_alive():
+            results.put(_DONE)
+        writer.join()
+        decoder.join(timeout=5)
+    stats.seconds = time.perf_counter() - started
+    stats.stages = timer.summary()
+    for worker in (decoder, writer):
+        if worker.error is not None:
+            raise worker.error
+    return stats

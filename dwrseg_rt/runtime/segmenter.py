@@ -1,0 +1,44 @@
+"""The Segmenter: the one place where frames become class maps.
+
+preprocess (resize to the inference size, normalise with the checkpoint's mean/std) ->
+backend (network + argmax) -> postprocess (class map back to the frame's size).
+The CLI, evaluation, the benchmark and the ROS node all use this class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dwrseg_rt.checkpoint import ModelInfo
+from dwrseg_rt.runtime.backends import Backend
+from dwrseg_rt.runtime.preprocess import normalize, resize_class_map, resize_frame
+from dwrseg_rt.runtime.timing import StageTimer
+
+
+class Segmenter:
+    def __init__(self, backend: Backend, info: ModelInfo, size: tuple[int, int], timer: StageTimer | None = None) -> None:
+        self.backend = backend
+        self.info = info
+        self.size = size  # (width, height) the network runs at
+        self.timer = timer or StageTimer()
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        resized = np.stack([resize_frame(frame, self.size) for frame in frames])
+        return normalize(resized, self.info.mean, self.info.std)
+
+    def postprocess(self, class_maps: np.ndarray, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [resize_class_map(m, f.shape[0], f.shape[1]) for m, f in zip(class_maps, frames)]
+
+    def segment_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size."""
+        with self.timer.stage("preprocess"):
+            batch = self.preprocess(frames)
+        with self.timer.stage("inference"):
+            class_maps = self.backend.infer(batch)
+        with self.timer.stage("postprocess"):
+            return self.postprocess(class_maps, frames)
+
+    def segment(self, frame: np.ndarray) -> np.ndarray:
+        return self.segment_batch([frame])[0]
