@@ -92,18 +92,19 @@ def video(
 
     Example: [bold]dwrseg-rt video drive.mp4 -o drive_seg.mp4 --alpha 0.6[/bold]
     """
-    from dwrseg_rt.jobs.video import segment_video
+    from dwrseg_rt.jobs.video import VideoJob
 
     mode = "overlay" if overlay else "mask"
     output = output or input.with_name(f"{input.stem}_{mode}.mp4")
+    job = VideoJob(input, output, mode=mode, weights=weights or default_weights(), backend=backend,
+                   size=parse_size(size), alpha=alpha, masks_dir=masks_dir, force=force)
     with progress_bar() as progress:
-        task = progress.add_task(f"segmenting {input.name}", total=None, rate="")
+        task = progress.add_task(f"segmenting {input.name}", total=job.total_frames, rate="")
 
-        def on_frame(done: int, total: int | None, fps: float) -> None:
-            progress.update(task, completed=done, total=total, rate=f"{fps:5.1f} fps")
+        def on_frame(done: int, fps: float) -> None:
+            progress.update(task, completed=done, rate=f"{fps:5.1f} fps")
 
-        result = segment_video(input, output, mode=mode, weights=weights or default_weights(), backend=backend,
-                               size=parse_size(size), alpha=alpha, masks_dir=masks_dir, force=force, on_frame=on_frame)
+        result = job.run(on_frame)
     print_stats(result)
     if stats_json:
         write_json(stats_json, result)

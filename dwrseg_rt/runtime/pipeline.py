@@ -112,11 +112,11 @@ def run_pipeline(
     decoder.start()
     writer.start()
     try:
-        while True:
+        while writer.is_alive():
             try:
                 frame = decoded.get(timeout=0.1)
             except queue.Empty:
-                if decoder.error or writer.error or not writer.is_alive():
+                if decoder.error:
                     break
                 continue
             if frame is _DONE:

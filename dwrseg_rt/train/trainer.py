@@ -133,7 +133,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
         "dataset": config.dataset, "data": str(config.data), "iterations": total, "images": len(dataset),
         "batch_size": batch_size, "crop": list(config.crop), "scale": list(config.scale), "lr": config.lr,
         "final_loss": loss_value, "seconds": round(time.time() - started, 1), "seed": config.seed,
-        "date": datetime.date.today().isoformat(), "dwrseg_rt": __version__, "torch": torch.__version__,
+        "date": datetime.date.today().isoformat(), "dwrseg_rt": __version__, "torch": str(torch.__version__),
         "recipe": {k: v for k, v in asdict(config).items() if k in ("momentum", "weight_decay", "power", "warmup")},
     }
     save_checkpoint(config.output, model.eval(), info, half=config.half_weights)

@@ -1,0 +1,3 @@
+from dwrseg_rt.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""Model-only and pipeline benchmarks, shared by `dwrseg-rt bench` and benchmarks/.
+
+Model-only times `Backend.infer` on one preprocessed batch, trtexec-style (warm-up, then N
+timed runs, latency percentiles). Pipeline mode runs the real video job on a clip, so the
+ratio pipeline fps / model fps shows what decode, encode and threading cost.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dwrseg_rt.runtime.backends import load_backend
+from dwrseg_rt.runtime.segmenter import Segmenter
+
+
+def latency_stats(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1e3
+    return {
+        "mean": float(ms.mean()), "median": float(np.median(ms)), "p90": float(np.percentile(ms, 90)),
+        "p95": float(np.percentile(ms, 95)), "p99": float(np.percentile(ms, 99)), "min": float(ms.min()),
+        "max": float(ms.max()), "cv": float(ms.std() / ms.mean()) if ms.mean() else 0.0,
+    }
+
+
+def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch: int = 1, warmup: int = 3,
+                iterations: int = 20, threads: int | None = None) -> dict:
+    """Throughput and latency of the backend alone on a realistic preprocessed batch."""
+    from dwrseg_rt.export.onnx import sample_image
+
+    runner, info, inference_size = load_backend(weights, backend, size, threads)
+    segmenter = Segmenter(runner, info, inference_size)
+    inputs = segmenter.preprocess([sample_image(inference_size)] * batch)
+    for _ in range(warmup):
+        runner.infer(inputs)
+    latencies = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        runner.infer(inputs)
+        latencies.append(time.perf_counter() - start)
+    stats = latency_stats(latencies)
+    return {
+        "mode": "model", "backend": runner.name, "size": list(inference_size), "batch": batch,
+        "warmup": warmup, "iterations": iterations, "throughput_fps": batch * 1000.0 / stats["mean"],
+        "latency_ms": stats, "high_variance": stats["cv"] > 0.1,
+    }
+
+
+def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path) -> dict:
+    """The real `video` job on `clip` (overlay to a temporary mp4), with per-stage timings."""
+    from dwrseg_rt.jobs.video import VideoJob
+
+    with tempfile.TemporaryDirectory() as folder:
+        result = VideoJob(clip, Path(folder) / "bench.mp4", weights=weights, backend=backend, size=size).run()
+    return {"mode": "pipeline", "clip": str(clip), **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}

@@ -1,0 +1,53 @@
+"""Shared fixtures: a real tiny clip, a real synthetic dataset and a real (untrained) checkpoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dwrseg_rt.checkpoint import ModelInfo, save_checkpoint
+from dwrseg_rt.data.labels import CITYSCAPES
+from dwrseg_rt.data.synth import generate
+from dwrseg_rt.model import build_model
+
+SMALL = (256, 128)
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A Cityscapes-layout synthetic set (8 train, 4 val) and a 12-frame clip, at 256x128."""
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, seed=3, train=8, val=4, clip_frames=12, width=SMALL[0], height=SMALL[1], fps=24)
+    return root
+
+
+@pytest.fixture(scope="session")
+def clip(synth_root) -> Path:
+    return synth_root / "drive.mp4"
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """DWRSeg-B with fresh weights, meant to run at 256x128."""
+    import torch
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny_b.pt"
+    save_checkpoint(path, build_model("b", 19).eval(), ModelInfo.for_labels("b", CITYSCAPES, input_size=SMALL))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Exports cached by the runtime go to a per-session folder, not the user's home."""
+    monkeypatch.setenv("DWRSEG_RT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real `dwrseg-rt` in a subprocess: exit codes and stderr as a user sees them."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "dwrseg_rt", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)

@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from dwrseg_rt.checkpoint import DEFAULT_WEIGHTS, ModelInfo, load_checkpoint, save_checkpoint
+from dwrseg_rt.data.labels import CAMVID, CITYSCAPES
+from dwrseg_rt.errors import UserError
+from dwrseg_rt.model import build_model
+
+
+def test_round_trip_keeps_weights_and_metadata(tmp_path):
+    model = build_model("l", CAMVID.num_classes).eval()
+    info = ModelInfo.for_labels("l", CAMVID, input_size=(960, 720), training={"dataset": "camvid"})
+    save_checkpoint(tmp_path / "m.pt", model, info)
+    loaded, loaded_info = load_checkpoint(tmp_path / "m.pt")
+    assert loaded_info == info
+    x = torch.randn(1, 3, 64, 96)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), model(x))
+
+
+def test_half_weights_are_half_the_size_and_still_agree(tmp_path):
+    model = build_model("b", 19).eval()
+    info = ModelInfo.for_labels("b", CITYSCAPES)
+    save_checkpoint(tmp_path / "full.pt", model, info)
+    save_checkpoint(tmp_path / "half.pt", model, info, half=True)
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    half, _ = load_checkpoint(tmp_path / "half.pt")
+    x = torch.randn(1, 3, 64, 128)
+    with torch.inference_mode():
+        assert (half(x).argmax(1) == model(x).argmax(1)).float().mean() > 0.99
+
+
+def test_mismatched_class_count_or_variant_is_a_clear_error(tmp_path):
+    save_checkpoint(tmp_path / "m.pt", build_model("b", 19), ModelInfo.for_labels("b", CITYSCAPES))
+    with pytest.raises(UserError, match="predicts 19 classes, but 11"):
+        load_checkpoint(tmp_path / "m.pt", num_classes=11)
+    with pytest.raises(UserError, match="DWRSeg-B, not DWRSeg-L"):
+        load_checkpoint(tmp_path / "m.pt", variant="l")
+
+
+def test_weights_that_do_not_fit_the_architecture(tmp_path):
+    info = ModelInfo.for_labels("l", CITYSCAPES)  # claims L, holds B weights
+    save_checkpoint(tmp_path / "m.pt", build_model("b", 19), info)
+    with pytest.raises(UserError, match="do not fit DWRSeg-L"):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+def test_foreign_files_are_refused(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="not a dwrseg-rt checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(UserError, match="cannot read"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(UserError, match="not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_shipped_demo_model_is_small_fp16_and_self_describing():
+    assert DEFAULT_WEIGHTS.stat().st_size < 8 * 1024 * 1024
+    payload = torch.load(DEFAULT_WEIGHTS, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in payload["state_dict"].values() if v.is_floating_point())
+    model, info = load_checkpoint(DEFAULT_WEIGHTS)
+    assert info.variant == "b" and info.classes == list(CITYSCAPES.classes)
+    assert info.input_size == (1024, 512)
+    assert info.training["dataset"] == "synth" and info.training["val_miou"] >= 0.8

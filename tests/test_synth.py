@@ -1,0 +1,48 @@
+import numpy as np
+
+from dwrseg_rt.data.datasets import cityscapes_files
+from dwrseg_rt.data.synth import Street, generate
+
+
+def test_same_seed_same_pixels_different_seed_different_world():
+    a_image, a_label = Street(7, 160, 80).render(0.4)
+    b_image, b_label = Street(7, 160, 80).render(0.4)
+    assert np.array_equal(a_image, b_image) and np.array_equal(a_label, b_label)
+    c_image, _ = Street(8, 160, 80).render(0.4)
+    assert not np.array_equal(a_image, c_image)
+
+
+def test_labels_are_cityscapes_train_ids_with_the_main_classes():
+    counts = np.zeros(256, np.int64)
+    for seed in range(6):
+        _, label = Street(seed, 320, 160).render(1.0)
+        counts += np.bincount(label.ravel(), minlength=256)
+    assert counts[19:].sum() == 0  # only train ids 0-18
+    for class_id in (0, 1, 2, 5, 8, 10, 11, 13):  # road, sidewalk, building, pole, vegetation, sky, person, car
+        assert counts[class_id] > 0, class_id
+
+
+def test_motion_is_coherent_between_frames():
+    street = Street(2, 320, 160)
+    f0, l0 = street.render(0.0)
+    f1, l1 = street.render(1 / 30)
+    f9, l9 = street.render(1.0)
+    near = (l0 != l1).mean()
+    far = (l0 != l9).mean()
+    assert 0 < near < far  # consecutive frames differ a little, a second apart a lot more
+
+
+def test_generate_writes_cityscapes_layout_and_clip(synth_root):
+    train = cityscapes_files(synth_root, "train")
+    val = cityscapes_files(synth_root, "val")
+    assert (len(train), len(val)) == (8, 4)
+    image, label = train.load(0)
+    assert image.shape == (128, 256, 3) and label.shape == (128, 256)
+    assert (synth_root / "drive.mp4").stat().st_size > 1000
+
+
+def test_generate_is_deterministic(tmp_path):
+    generate(tmp_path / "a", seed=5, train=1, val=1, clip_frames=0, width=128, height=64)
+    generate(tmp_path / "b", seed=5, train=1, val=1, clip_frames=0, width=128, height=64)
+    for path in (tmp_path / "a").rglob("*.png"):
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
