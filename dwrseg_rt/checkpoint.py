@@ -128,3 +128,11 @@ def read_sidecar(model_path: Path) -> tuple[ModelInfo, dict]:
         return ModelInfo.from_dict(data["info"]), data
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{sidecar} is not a valid dwrseg-rt sidecar ({exc.__class__.__name__})") from None
+
+
+def record_training(path: str | Path, **fields) -> None:
+    """Add results (e.g. val_miou) to a checkpoint's training metadata, in place and atomically."""
+    path = Path(path)
+    payload = read_checkpoint(path)
+    payload["info"]["training"].update(fields)
+    atomic_write(path, lambda temp: torch.save(payload, temp))

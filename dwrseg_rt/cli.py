@@ -256,6 +256,44 @@ def export(
 
 
 @app.command()
+def bench(
+    backend: Annotated[list[str], typer.Option("--backend", "-b", help="Backend to measure; repeat to compare several in one table.")] = ["torch", "onnxruntime"],
+    weights: Weights = None,
+    size: Size = None,
+    batch: Annotated[int, typer.Option(min=1, help="Frames per inference call (model-only).")] = 1,
+    warmup: Annotated[int, typer.Option(min=0)] = 3,
+    iterations: Annotated[int, typer.Option(min=1)] = 20,
+    clip: Annotated[Optional[Path], typer.Option(help="Also run the full video pipeline on this clip.")] = None,
+    json_path: JsonOut = None,
+) -> None:
+    """Model-only throughput and latency (trtexec-style), and pipeline fps on a clip.
+
+    Example: [bold]dwrseg-rt bench -b torch -b onnxruntime --clip drive.mp4 --json bench.json[/bold]
+    """
+    from dwrseg_rt.runtime.benchmark import run_benchmarks
+
+    with err.status("benchmarking"):
+        report = run_benchmarks(weights or default_weights(), backend, parse_size(size), clip, batch, warmup, iterations)
+    table = Table(title=f"dwrseg-rt bench  |  batch {batch}  |  {iterations} iterations after {warmup} warm-up")
+    for column in ("backend", "size", "model fps", "mean ms", "p50 ms", "p90 ms", "p99 ms", "pipeline fps", "pipeline/model"):
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    for entry in report["results"]:
+        model, pipeline = entry["model"], entry.get("pipeline")
+        latency = model["latency_ms"]
+        table.add_row(entry["backend"], "x".join(map(str, model["size"])), f"{model['throughput_fps']:.1f}", f"{latency['mean']:.1f}",
+                      f"{latency['median']:.1f}", f"{latency['p90']:.1f}", f"{latency['p99']:.1f}",
+                      f"{pipeline['pipeline_fps']:.1f}" if pipeline else "-", f"{entry['pipeline_over_model']:.2f}" if pipeline else "-")
+        if model["high_variance"]:
+            err.print(f"warning: {entry['backend']} latency varies a lot (cv {latency['cv']:.2f}); the machine may be busy")
+    out.print(table)
+    if "stages_alone" in report:
+        alone = report["stages_alone"]
+        out.print(f"decode alone {alone['decode_only_fps']:.1f} fps, encode alone {alone['encode_only_fps']:.1f} fps")
+    if json_path:
+        write_json(json_path, report)
+
+
+@app.command()
 def info(weights: Weights = None) -> None:
     """Versions and devices for bug reports, and what the weights contain."""
     from dwrseg_rt.environment import environment_report

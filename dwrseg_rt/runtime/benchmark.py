@@ -49,6 +49,25 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
     }
 
 
+def bench_stages_alone(clip: Path) -> dict[str, float]:
+    """fps of decode alone and of encode alone on this clip: the pipeline's other ceilings."""
+    from dwrseg_rt.io.video import VideoReader, VideoWriter
+
+    start = time.perf_counter()
+    with VideoReader(clip) as reader:
+        frames = list(reader)
+        fps, width, height = reader.fps, reader.width, reader.height
+    decode_fps = len(frames) / (time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        writer = VideoWriter(Path(folder) / "encode.mp4", fps, width, height)
+        for frame in frames:
+            writer.write(frame)
+        writer.close()
+        encode_fps = len(frames) / (time.perf_counter() - start)
+    return {"decode_only_fps": decode_fps, "encode_only_fps": encode_fps}
+
+
 def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path) -> dict:
     """The real `video` job on `clip` (overlay to a temporary mp4), with per-stage timings."""
     from dwrseg_rt.jobs.video import VideoJob
@@ -56,3 +75,25 @@ def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, cl
     with tempfile.TemporaryDirectory() as folder:
         result = VideoJob(clip, Path(folder) / "bench.mp4", weights=weights, backend=backend, size=size).run()
     return {"mode": "pipeline", "clip": str(clip), **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}
+
+
+def run_benchmarks(weights: Path, backends: list[str], size: tuple[int, int] | None, clip: Path | None,
+                   batch: int = 1, warmup: int = 3, iterations: int = 20) -> dict:
+    """Every backend model-only, and on `clip` through the pipeline; one JSON-ready report."""
+    from dwrseg_rt.environment import environment_report
+
+    report: dict = {"machine": environment_report(), "settings": {"weights": str(weights), "size": size and list(size), "batch": batch,
+                    "warmup": warmup, "iterations": iterations, "clip": clip and str(clip)}, "results": []}
+    if clip is not None:
+        report["stages_alone"] = bench_stages_alone(clip)
+    for backend in backends:
+        model = bench_model(weights, backend, size, batch, warmup, iterations)
+        entry = {"backend": model["backend"], "model": model}
+        if clip is not None:
+            pipeline = bench_pipeline(weights, backend, size, clip)
+            slowest = min(model["throughput_fps"] / batch, *report["stages_alone"].values())
+            entry["pipeline"] = pipeline
+            entry["pipeline_over_model"] = pipeline["pipeline_fps"] / (model["throughput_fps"] / batch)
+            entry["pipeline_over_slowest_stage"] = pipeline["pipeline_fps"] / slowest
+        report["results"].append(entry)
+    return report
