@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -77,45 +78,93 @@ def write_json(path: Path, data: dict) -> None:
 
 @app.command()
 def video(
-    input: Annotated[Path, typer.Argument(help="Video file to segment.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output .mp4 (default: <input stem>_overlay.mp4 beside the input).")] = None,
-    overlay: Annotated[bool, typer.Option("--overlay/--mask", help="Blend the colored classes over the frame, or write the color mask alone.")] = True,
+    inputs: Annotated[list[str], typer.Argument(help="Video files, images, folders, globs, a camera index (0), /dev/videoN or an rtsp://, http:// URL.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output .mp4 for one video; a folder for images or several inputs. Default: <stem>_<mode>.mp4/.png beside each input.")] = None,
+    overlay: Annotated[bool, typer.Option("--overlay", help="Blend the colored classes over the frame (the default).")] = False,
+    mask: Annotated[bool, typer.Option("--mask", help="Write the color mask alone.")] = False,
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help="The frame and its overlay next to each other.")] = False,
+    legend: Annotated[bool, typer.Option("--legend", help="Draw the names and colors of the classes in view.")] = False,
+    ignore_class: Annotated[Optional[list[str]], typer.Option("--ignore-class", help="Class name not to draw; repeat for several.")] = None,
     masks_dir: Annotated[Optional[Path], typer.Option("--masks-dir", help="Also write one uint8 class-id PNG per frame here.")] = None,
     weights: Weights = None,
     backend: Backend = "auto",
     size: Size = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Overlay opacity.")] = 0.5,
+    show: Annotated[bool, typer.Option("--show", help="Also show the result in a window (needs a display).")] = False,
     stats_json: Annotated[Optional[Path], typer.Option("--stats-json", help="Write frames, fps and per-stage timings as JSON.")] = None,
     force: Force = False,
 ) -> None:
-    """Segment a video into an H.264 mp4 with the same frames, fps and resolution.
+    """Segment videos, images or a live camera into H.264 mp4s or PNGs.
 
-    Example: [bold]dwrseg-rt video drive.mp4 -o drive_seg.mp4 --alpha 0.6[/bold]
+    Videos keep their frames, fps, size, timestamps and audio. Live sources process the newest
+    frame and report how many were dropped. Ctrl+C finalizes a playable file.
+
+    Examples:
+      [bold]dwrseg-rt video drive.mp4 -o drive_seg.mp4 --alpha 0.6 --legend[/bold]
+      [bold]dwrseg-rt video clips/ -o segmented/[/bold]   (every video in a folder)
+      [bold]dwrseg-rt video 'frames/*.png' --mask --masks-dir ids/[/bold]
+      [bold]dwrseg-rt video rtsp://camera.local/stream -o live.mp4[/bold]
     """
-    from dwrseg_rt.jobs.video import VideoJob
+    from dwrseg_rt.io.render import Renderer
+    from dwrseg_rt.io.viewer import Viewer
+    from dwrseg_rt.jobs.batch import plan_jobs, run_plans
+    from dwrseg_rt.jobs.segment import load_segmenter
 
-    mode = "overlay" if overlay else "mask"
-    output = output or input.with_name(f"{input.stem}_{mode}.mp4")
-    job = VideoJob(input, output, mode=mode, weights=weights or default_weights(), backend=backend,
-                   size=parse_size(size), alpha=alpha, masks_dir=masks_dir, force=force)
-    with progress_bar() as progress:
-        task = progress.add_task(f"segmenting {input.name}", total=job.total_frames, rate="")
+    if overlay + mask + side_by_side > 1:
+        raise UserError("choose one of --overlay, --mask and --side-by-side")
+    mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
+    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size))
+    info = segmenter.info
+    unknown = [name for name in ignore_class or [] if name not in info.classes]
+    if unknown:
+        raise UserError(f"--ignore-class {unknown[0]!r} is not a class of this model; classes: {', '.join(info.classes)}")
+    renderer = Renderer(info.palette, info.classes, mode, alpha, tuple(info.classes.index(n) for n in ignore_class or []), legend)
+    plans = plan_jobs(inputs, output, segmenter, renderer, masks_dir, force, Viewer() if show else None)
+    progress = progress_bar()
+    task = progress.add_task("", total=None, rate="", visible=False)
 
-        def on_frame(done: int, fps: float) -> None:
-            progress.update(task, completed=done, rate=f"{fps:5.1f} fps")
+    def on_start(job, name: str) -> None:  # the bar appears once the first input has opened
+        progress.start()
+        progress.reset(task, total=job.total_frames, description=f"segmenting {Path(name).name}", rate="", visible=True)
 
-        result = job.run(on_frame)
-    print_stats(result)
+    def on_frame(done: int, fps: float) -> None:
+        progress.update(task, completed=done, rate=f"{fps:5.1f} fps")
+
+    try:
+        outcomes = run_plans(plans, on_start, on_frame)
+    finally:
+        progress.stop()
+    results = [o.result for o in outcomes if o.result]
+    for result in results:
+        print_stats(result)
+    if len(plans) > 1:
+        print_summary(outcomes)
     if stats_json:
-        write_json(stats_json, result)
-    if result["interrupted"]:
-        err.print(f"interrupted: {result['frames']} frames written to {output}")
+        write_json(stats_json, results[0] if len(plans) == 1 else {"runs": [o.__dict__ for o in outcomes]})
+    if any(r["interrupted"] for r in results):
+        err.print(f"interrupted: {results[-1]['frames']} frames written to {results[-1]['output']}")
         raise typer.Exit(130)
-    out.print(f"wrote {result['output']}")
+    for result in results:
+        out.print(f"wrote {result['output']}")
+    if any(o.error for o in outcomes):
+        raise typer.Exit(1)
+
+
+def print_summary(outcomes) -> None:
+    table = Table(title="summary")
+    for column in ("input", "frames", "fps", "result"):
+        table.add_column(column, justify="left" if column in ("input", "result") else "right")
+    for o in outcomes:
+        if o.result:
+            table.add_row(o.name, str(o.result["frames"]), f"{o.result['pipeline_fps']:.1f}", o.result["output"])
+        else:
+            table.add_row(o.name, "-", "-", f"[red]failed: {o.error}[/red]")
+    out.print(table)
 
 
 def print_stats(result: dict) -> None:
-    table = Table(title=f"{result['frames']} frames  |  pipeline {result['pipeline_fps']:.1f} fps  |  model {result['model_fps']:.1f} fps  |  {result['backend']} @ {result['size'][0]}x{result['size'][1]}")
+    dropped = f"  |  {result['dropped']} dropped (live)" if result.get("dropped") else ""
+    table = Table(title=f"{result['input']}: {result['frames']} frames  |  pipeline {result['pipeline_fps']:.1f} fps  |  model {result['model_fps']:.1f} fps  |  {result['backend']} @ {result['size'][0]}x{result['size'][1]}{dropped}")
     for column in ("stage", "mean ms", "median ms", "p90 ms", "frames"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for stage in ("decode", "preprocess", "inference", "postprocess", "encode"):
@@ -310,11 +359,17 @@ def info(weights: Weights = None) -> None:
     out.print(table)
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends a run the way Ctrl+C does: outputs finalized, stats printed, exit 130."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: a `UserError` becomes one line on stderr (the traceback only with --debug)."""
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except UserError as exc:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dwrseg_rt.checkpoint import load_checkpoint
+from dwrseg_rt.io.sources import Frame
 from dwrseg_rt.runtime.backends import TorchBackend
 from dwrseg_rt.runtime.pipeline import run_pipeline
 from dwrseg_rt.runtime.segmenter import Segmenter
@@ -21,12 +22,12 @@ def segmenter(checkpoint):
 
 def numbered_frames(count):
     for index in range(count):
-        yield np.full((40, 70, 3), index, np.uint8)
+        yield Frame(np.full((40, 70, 3), index, np.uint8), index)
 
 
 def test_every_frame_arrives_once_in_order(segmenter):
     seen = []
-    stats = run_pipeline(numbered_frames(25), segmenter, lambda frame, class_map: seen.append((int(frame[0, 0, 0]), class_map.shape)))
+    stats = run_pipeline(numbered_frames(25), segmenter, lambda frame, class_map: seen.append((int(frame.index), class_map.shape)))
     assert [index for index, _ in seen] == list(range(25))
     assert all(shape == (40, 70) for _, shape in seen)
     assert stats.frames == 25 and not stats.interrupted
@@ -38,7 +39,7 @@ def test_decoder_does_not_run_far_ahead_of_a_slow_sink(segmenter):
 
     def frames():
         for frame in numbered_frames(40):
-            produced.append(int(frame[0, 0, 0]))
+            produced.append(int(frame.index))
             yield frame
 
     consumed = []
@@ -64,7 +65,7 @@ def test_a_decode_error_is_raised_to_the_caller(segmenter):
 
 def test_a_sink_error_stops_the_run(segmenter):
     def sink(frame, class_map):
-        if frame[0, 0, 0] == 2:
+        if frame.index == 2:
             raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
@@ -75,7 +76,7 @@ def test_ctrl_c_returns_the_frames_segmented_so_far(segmenter):
     seen = []
 
     def sink(frame, class_map):
-        seen.append(int(frame[0, 0, 0]))
+        seen.append(int(frame.index))
         if len(seen) == 5:
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl+C delivers, to the main thread
 

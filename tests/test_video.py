@@ -73,9 +73,9 @@ def assert_clean_failure(result, *phrases):
     [
         (lambda d: d / "missing.mp4", "not found"),
         (lambda d: (d / "notes.mp4").write_text("this is not a video") and d / "notes.mp4", "cannot read"),
-        (lambda d: d, "not a file"),
+        (lambda d: d, "holds no images or videos"),
     ],
-    ids=["missing", "not-media", "folder"],
+    ids=["missing", "not-media", "empty-folder"],
 )
 def test_bad_input_fails_in_one_line_without_output(make_input, phrase, checkpoint, tmp_path):
     source = make_input(tmp_path)

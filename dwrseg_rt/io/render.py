@@ -1,34 +1,65 @@
-"""Drawing class maps: color masks and overlays, with the checkpoint's palette."""
+"""Drawing class maps for people: overlay, color mask or side-by-side, optional legend.
+
+Colors come from the checkpoint's palette; ignored classes are not drawn (the frame shows
+through in an overlay, black in a mask).
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+MODES = ("overlay", "mask", "side-by-side")
+
 
 class Renderer:
-    """Turns (frame, class map) into the picture a person looks at."""
-
-    MODES = ("overlay", "mask")
-
-    def __init__(self, palette, mode: str = "overlay", alpha: float = 0.5, ignore: tuple[int, ...] = ()) -> None:
-        if mode not in self.MODES:
+    def __init__(self, palette, classes: list[str] | None = None, mode: str = "overlay", alpha: float = 0.5,
+                 ignore: tuple[int, ...] = (), legend: bool = False) -> None:
+        if mode not in MODES:
             raise ValueError(f"unknown render mode {mode!r}")
-        self.lut = np.asarray(palette, np.uint8).reshape(-1, 3)
-        self.mode, self.alpha = mode, alpha
-        self.ignore = np.zeros(256, bool)
-        self.ignore[list(ignore)] = True
-        self.lut = np.concatenate([self.lut, np.zeros((256 - len(self.lut), 3), np.uint8)])
+        colors = np.asarray(palette, np.uint8).reshape(-1, 3)
+        self.lut = np.zeros((256, 3), np.uint8)
+        self.lut[: len(colors)] = colors
+        self.drawn = np.zeros(256, bool)
+        self.drawn[: len(colors)] = True
+        self.drawn[list(ignore)] = False
+        self.lut[~self.drawn] = 0
+        self.classes = classes or [str(i) for i in range(len(colors))]
+        self.mode, self.alpha, self.legend = mode, alpha, legend
 
     def color_mask(self, class_map: np.ndarray) -> np.ndarray:
         return self.lut[class_map]
 
-    def __call__(self, frame: np.ndarray, class_map: np.ndarray) -> np.ndarray:
-        colors = self.color_mask(class_map)
-        if self.mode == "mask":
-            return colors
-        blended = cv2.addWeighted(frame, 1.0 - self.alpha, colors, self.alpha, 0.0)
-        if self.ignore.any():
-            keep = self.ignore[class_map]
-            blended[keep] = frame[keep]
+    def overlay(self, frame: np.ndarray, class_map: np.ndarray) -> np.ndarray:
+        blended = cv2.addWeighted(frame, 1.0 - self.alpha, self.lut[class_map], self.alpha, 0.0)
+        hidden = ~self.drawn[class_map]
+        if hidden.any():
+            blended[hidden] = frame[hidden]
         return blended
+
+    def __call__(self, frame: np.ndarray, class_map: np.ndarray) -> np.ndarray:
+        if self.mode == "mask":
+            picture = self.color_mask(class_map)
+        elif self.mode == "overlay":
+            picture = self.overlay(frame, class_map)
+        else:
+            picture = np.concatenate([frame, self.overlay(frame, class_map)], axis=1)
+        if self.legend:
+            self.draw_legend(picture, class_map)
+        return picture
+
+    def draw_legend(self, picture: np.ndarray, class_map: np.ndarray) -> None:
+        """Swatches and names of the drawn classes present in this frame, top-left."""
+        present = [c for c in np.flatnonzero(np.bincount(class_map.ravel(), minlength=256)) if self.drawn[c]]
+        if not present:
+            return
+        scale = max(0.35, picture.shape[0] / 1400)
+        row = int(26 * scale / 0.5)
+        width = int(max(cv2.getTextSize(self.classes[c], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for c in present) + row * 1.6)
+        height = row * len(present) + row // 3
+        panel = picture[:height, :width]
+        panel[:] = (panel * 0.35).astype(np.uint8)
+        for i, c in enumerate(present):
+            top = row // 3 + i * row
+            cv2.rectangle(picture, (row // 3, top), (row // 3 + int(row * 0.7), top + int(row * 0.7)), tuple(int(v) for v in self.lut[c]), -1)
+            cv2.putText(picture, self.classes[c], (int(row * 1.3), top + int(row * 0.6)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)

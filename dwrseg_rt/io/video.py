@@ -26,8 +26,11 @@ class VideoReader:
             raise UserError(f"input is not a file: {self.path}")
         try:
             self.container = av.open(str(self.path))
-        except (av.FFmpegError, PermissionError, OSError) as exc:
-            raise UserError(f"cannot read {self.path} as video: {exc.__class__.__name__}: {exc}") from None
+        except PermissionError:
+            raise UserError(f"cannot read {self.path}: permission denied") from None
+        except (av.FFmpegError, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            raise UserError(f"cannot read {self.path} as video ({reason}): not a media file, or truncated/corrupt") from None
         if not self.container.streams.video:
             self.container.close()
             raise UserError(f"{self.path} has no video stream")
@@ -41,6 +44,12 @@ class VideoReader:
         self.corrupt_packets = 0
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        for image, _pts in self.frames_with_pts():
+            yield image
+
+    def frames_with_pts(self) -> Iterator[tuple[np.ndarray, int | None]]:
+        """RGB frames with their presentation timestamps (in `time_base`); corrupt packets
+        are skipped and counted in `corrupt_packets`."""
         try:
             for packet in self.container.demux(self.stream):
                 try:
@@ -49,9 +58,17 @@ class VideoReader:
                     self.corrupt_packets += 1
                     continue
                 for frame in frames:
-                    yield frame.to_ndarray(format="rgb24")
+                    yield frame.to_ndarray(format="rgb24"), frame.pts
         except av.FFmpegError as exc:
             raise UserError(f"cannot decode {self.path}: {exc}") from None
+
+    @property
+    def time_base(self) -> Fraction | None:
+        return self.stream.time_base
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.container.streams.audio)
 
     def close(self) -> None:
         self.container.close()
@@ -82,13 +99,47 @@ def check_output_path(path: Path, force: bool, inputs: tuple[Path, ...] = ()) ->
         raise UserError(f"output folder {parent} is not writable")
 
 
+class AudioCopy:
+    """Copies an input's first audio track into an output container, packet for packet
+    (no re-encoding), interleaved with the video as it is written."""
+
+    def __init__(self, source: Path, container) -> None:
+        self.input = av.open(str(source))
+        self.in_stream = self.input.streams.audio[0]
+        self.out_stream = container.add_stream_from_template(self.in_stream)
+        self.container = container
+        self.packets = self.input.demux(self.in_stream)
+        self.pending = None
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Mux the audio packets that start before `seconds` (all of them for None)."""
+        while True:
+            packet = self.pending or next(self.packets, None)
+            self.pending = None
+            if packet is None:
+                return
+            if packet.dts is None or packet.size == 0:
+                continue
+            if seconds is not None and packet.pts is not None and float(packet.pts * self.in_stream.time_base) > seconds:
+                self.pending = packet
+                return
+            packet.stream = self.out_stream
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        self.input.close()
+
+
 class VideoWriter:
     """H.264 (yuv420p, plays in browsers) into a temporary file, renamed by `close()`.
 
-    `close(commit=False)` discards the file instead, so a failed run leaves nothing behind.
+    Frames keep their source timestamps when given `pts` (variable frame rate survives);
+    `audio_from` copies that file's audio track. `close(commit=False)` discards the file,
+    so a failed run leaves nothing behind.
     """
 
-    def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, crf: int = 20) -> None:
+    def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, crf: int = 20,
+                 time_base: Fraction | None = None, audio_from: Path | None = None) -> None:
         self.path = Path(path)
         self.temp = partial_path(self.path)
         self.container = av.open(str(self.temp), mode="w", format="mp4")
@@ -99,26 +150,43 @@ class VideoWriter:
             self.temp.unlink(missing_ok=True)
             raise UserError(f"no H.264 encoder in this PyAV/FFmpeg build ({exc}); install PyAV wheels from PyPI") from None
         # yuv420p needs even sizes; odd inputs are padded by one row/column at the edge
-        self.width, self.height = width, height
         self.stream.width = width + width % 2
         self.stream.height = height + height % 2
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.time_base = time_base
+        if time_base is not None:
+            self.stream.codec_context.time_base = time_base
+        self.audio = AudioCopy(Path(audio_from), self.container) if audio_from is not None else None
         self.frames = 0
+        self.last_time = 0.0
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         if rgb.shape[0] != self.stream.height or rgb.shape[1] != self.stream.width:
             rgb = np.pad(rgb, ((0, self.stream.height - rgb.shape[0]), (0, self.stream.width - rgb.shape[1]), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if pts is not None and self.time_base is not None:
+            frame.pts, frame.time_base = pts, self.time_base
+            self.last_time = float(pts * self.time_base)
+        else:
+            self.last_time = self.frames / float(self.stream.codec_context.framerate or 30)
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.frames += 1
+        if self.audio is not None:
+            self.audio.mux_until(self.last_time)
 
-    def close(self, commit: bool = True) -> None:
+    def close(self, commit: bool = True, complete: bool = True) -> None:
+        """Flush and rename into place (commit), or delete. An incomplete (interrupted) file
+        gets audio only up to its last video frame."""
         try:
             for packet in self.stream.encode():
                 self.container.mux(packet)
+            if self.audio is not None:
+                self.audio.mux_until(None if complete else self.last_time)
         finally:
+            if self.audio is not None:
+                self.audio.close()
             self.container.close()
         if commit and self.frames:
             os.replace(self.temp, self.path)

@@ -70,10 +70,14 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
 
 def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path) -> dict:
     """The real `video` job on `clip` (overlay to a temporary mp4), with per-stage timings."""
-    from dwrseg_rt.jobs.video import VideoJob
+    from dwrseg_rt.io.render import Renderer
+    from dwrseg_rt.io.sources import VideoFileSource
+    from dwrseg_rt.jobs.segment import VideoJob, load_segmenter
 
+    segmenter = load_segmenter(weights, backend, size)
+    renderer = Renderer(segmenter.info.palette, segmenter.info.classes)
     with tempfile.TemporaryDirectory() as folder:
-        result = VideoJob(clip, Path(folder) / "bench.mp4", weights=weights, backend=backend, size=size).run()
+        result = VideoJob(VideoFileSource(clip), Path(folder) / "bench.mp4", segmenter, renderer, input_path=clip).run()
     return {"mode": "pipeline", "clip": str(clip), **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dwrseg_rt.io.sources import Frame
 from dwrseg_rt.runtime.segmenter import Segmenter
 
 _DONE = object()
@@ -67,13 +68,15 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
 
 
 def run_pipeline(
-    frames: Iterable[np.ndarray],
+    frames: Iterable[Frame],
     segmenter: Segmenter,
-    sink: Callable[[np.ndarray, np.ndarray], None],
+    sink: Callable[[Frame, np.ndarray], None],
     on_frame: Callable[[], None] | None = None,
     depth: int = 4,
 ) -> PipelineStats:
     """Segment every frame in order and hand (frame, class_map) to `sink`.
+
+    Live sources already drop stale frames before they get here; this pipeline never drops.
 
     A KeyboardInterrupt stops reading, lets the sink finish the frames already segmented,
     and returns stats with `interrupted=True`; errors in either thread are re-raised here.
@@ -85,7 +88,7 @@ def run_pipeline(
     stats = PipelineStats()
 
     def decode() -> None:
-        iterator: Iterator[np.ndarray] = iter(frames)
+        iterator: Iterator[Frame] = iter(frames)
         while not stop.is_set():
             start = time.perf_counter()
             frame = next(iterator, _DONE)
@@ -121,7 +124,7 @@ def run_pipeline(
                 continue
             if frame is _DONE:
                 break
-            class_map = segmenter.segment(frame)
+            class_map = segmenter.segment(frame.image)
             while writer.is_alive():
                 try:
                     results.put((frame, class_map), timeout=0.1)

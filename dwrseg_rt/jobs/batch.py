@@ -1,0 +1,94 @@
+"""Turn the inputs of `dwrseg-rt video` into jobs, and run them one after another.
+
+One input keeps the simple contract (its error is the command's error). Several inputs
+write into an output folder, continue past a bad file, and report each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dwrseg_rt.errors import UserError
+from dwrseg_rt.io.render import Renderer
+from dwrseg_rt.io.sources import ImageSource, LiveSource, VideoFileSource, expand_inputs
+from dwrseg_rt.io.viewer import Viewer
+from dwrseg_rt.jobs.segment import ImageJob, Job, VideoJob
+from dwrseg_rt.runtime.segmenter import Segmenter
+
+
+@dataclass
+class Plan:
+    """One job to build when its turn comes (so opening a bad file fails only that job)."""
+
+    name: str
+    build: Callable[[], Job]
+
+
+def plan_jobs(specs: list[str], output: Path | None, segmenter: Segmenter, renderer: Renderer,
+              masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None) -> list[Plan]:
+    live, videos, images = expand_inputs(specs)
+    several = len(live) + len(videos) + (1 if images else 0) > 1
+    if several and output is not None and output.suffix:
+        raise UserError(f"several inputs write into a folder: -o {output} looks like a file")
+    stems = [p.stem for p in images]
+    duplicate = next((s for s in stems if stems.count(s) > 1), None)
+    if duplicate:
+        raise UserError(f"two input images are named {duplicate}; their outputs would collide")
+    mode = renderer.mode
+    common = {"segmenter": segmenter, "renderer": renderer, "masks_dir": masks_dir, "force": force, "viewer": viewer}
+
+    def video_target(stem: str, beside: Path) -> Path:
+        if output is not None and not several:
+            return output
+        return (output if output is not None else beside) / f"{stem}_{mode}.mp4"
+
+    plans = []
+    for spec in live:
+        def build(spec=spec) -> Job:
+            source = LiveSource(spec)
+            if several and output is not None:
+                output.mkdir(parents=True, exist_ok=True)
+            return VideoJob(source, video_target(source.name, Path.cwd()), **common)
+        plans.append(Plan(spec, build))
+    for path in videos:
+        def build(path=path) -> Job:
+            target = video_target(path.stem, path.parent)
+            if several:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            return VideoJob(VideoFileSource(path), target, input_path=path, **common)
+        plans.append(Plan(str(path), build))
+    if images:
+        plans.append(Plan(f"{len(images)} images" if len(images) > 1 else str(images[0]),
+                          lambda: ImageJob(ImageSource(images), output, **common)))
+    return plans
+
+
+@dataclass
+class Outcome:
+    name: str
+    result: dict | None = None
+    error: str | None = None
+
+
+def run_plans(plans: list[Plan], on_start: Callable[[Job, str], None] | None = None,
+              on_frame: Callable[[int, float], None] | None = None) -> list[Outcome]:
+    """Run each plan; with several, a failure is recorded and the next one runs.
+    Stops after a job that was interrupted (Ctrl+C/SIGTERM)."""
+    outcomes = []
+    for plan in plans:
+        try:
+            job = plan.build()
+            if on_start:
+                on_start(job, plan.name)
+            result = job.run(on_frame)
+        except UserError as exc:
+            if len(plans) == 1:
+                raise
+            outcomes.append(Outcome(plan.name, error=str(exc)))
+            continue
+        outcomes.append(Outcome(plan.name, result))
+        if result["interrupted"]:
+            break
+    return outcomes

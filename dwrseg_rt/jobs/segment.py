@@ -1,0 +1,186 @@
+"""Segmentation jobs: one source through the pipeline into its outputs.
+
+`VideoJob` writes an H.264 mp4 (video files keep their timestamps and audio; live sources
+are stamped with wall-clock time); `ImageJob` writes one PNG per image with matching names.
+Both check every output path in `__init__`, before anything is shown or written, and leave
+nothing under a final name unless it is complete (or finalized after Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dwrseg_rt.checkpoint import atomic_write
+from dwrseg_rt.errors import UserError
+from dwrseg_rt.io.render import Renderer
+from dwrseg_rt.io.sources import Frame, ImageSource, LiveSource, VideoFileSource
+from dwrseg_rt.io.video import VideoWriter, check_output_path
+from dwrseg_rt.io.viewer import Viewer
+from dwrseg_rt.runtime.backends import load_backend
+from dwrseg_rt.runtime.pipeline import run_pipeline
+from dwrseg_rt.runtime.segmenter import Segmenter
+
+LIVE_TIME_BASE = Fraction(1, 1000)
+
+
+def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None) -> Segmenter:
+    runner, info, inference_size = load_backend(weights, backend, size)
+    return Segmenter(runner, info, inference_size)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise UserError(f"cannot encode {path.name} as PNG")
+    atomic_write(path, lambda temp: temp.write_bytes(encoded.tobytes()))
+
+
+class Job:
+    """Runs `source` through the pipeline; subclasses say where results go."""
+
+    source: VideoFileSource | LiveSource | ImageSource
+    output: Path
+
+    def __init__(self, segmenter: Segmenter, renderer: Renderer, masks_dir: Path | None, viewer: Viewer | None) -> None:
+        if masks_dir is not None and masks_dir.exists() and not masks_dir.is_dir():
+            raise UserError(f"--masks-dir {masks_dir} is not a folder")
+        self.segmenter, self.renderer, self.masks_dir, self.viewer = segmenter, renderer, masks_dir, viewer
+        self.written = 0
+
+    @property
+    def total_frames(self) -> int | None:
+        return self.source.frame_count
+
+    def open(self) -> None: ...
+
+    def write(self, frame: Frame, picture: np.ndarray, class_map: np.ndarray) -> None: ...
+
+    def finish(self, ok: bool, interrupted: bool) -> None: ...
+
+    def mask_name(self, frame: Frame) -> str: ...
+
+    def sink(self, frame: Frame, class_map: np.ndarray) -> None:
+        picture = self.renderer(frame.image, class_map)
+        self.write(frame, picture, class_map)
+        if self.masks_dir is not None:
+            write_png(self.masks_dir / self.mask_name(frame), class_map)
+        if self.viewer is not None and not self.viewer.show(picture):
+            os.kill(os.getpid(), signal.SIGINT)  # q/Esc in the window ends the run like Ctrl+C
+        self.written += 1
+
+    def run(self, on_frame: Callable[[int, float], None] | None = None) -> dict:
+        """Returns frames, fps, dropped frames and per-stage timings."""
+        if self.masks_dir is not None:
+            self.masks_dir.mkdir(parents=True, exist_ok=True)
+        self.open()
+        started = time.perf_counter()
+
+        def progress() -> None:
+            if on_frame:
+                on_frame(self.written, self.written / max(time.perf_counter() - started, 1e-9))
+
+        try:
+            stats = run_pipeline(self.source, self.segmenter, self.sink, on_frame=progress)
+        except BaseException:
+            self.finish(ok=False, interrupted=False)
+            raise
+        finally:
+            self.source.close()
+        self.finish(ok=stats.frames > 0, interrupted=stats.interrupted)
+        if stats.frames == 0 and not stats.interrupted:
+            raise UserError(f"{self.describe()} has no decodable frames")
+        return {"input": self.describe(), "output": str(self.output), "mode": self.renderer.mode,
+                "backend": self.segmenter.backend.name, "size": list(self.segmenter.size),
+                "dropped": self.source.dropped, **self.extra_stats(), **stats.to_dict()}
+
+    def describe(self) -> str: ...
+
+    def extra_stats(self) -> dict:
+        return {}
+
+
+class VideoJob(Job):
+    """A video file or live source into one mp4."""
+
+    def __init__(self, source: VideoFileSource | LiveSource, output: Path, segmenter: Segmenter, renderer: Renderer,
+                 masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None,
+                 input_path: Path | None = None) -> None:
+        try:
+            if output.suffix.lower() != ".mp4":
+                raise UserError(f"output {output} must end in .mp4 (H.264 in MP4)")
+            check_output_path(output, force, inputs=(input_path,) if input_path else ())
+            super().__init__(segmenter, renderer, masks_dir, viewer)
+        except UserError:
+            source.close()
+            raise
+        self.source, self.output, self.input_path = source, output, input_path
+        self.writer: VideoWriter | None = None
+
+    def open(self) -> None:
+        width = self.source.width * (2 if self.renderer.mode == "side-by-side" else 1)
+        if isinstance(self.source, LiveSource):
+            time_base, audio = LIVE_TIME_BASE, None
+        else:
+            reader = self.source.reader
+            time_base, audio = reader.time_base, (self.input_path if reader.has_audio else None)
+        self.writer = VideoWriter(self.output, self.source.fps, width, self.source.height, time_base=time_base, audio_from=audio)
+
+    def write(self, frame: Frame, picture: np.ndarray, class_map: np.ndarray) -> None:
+        pts = round(frame.time / LIVE_TIME_BASE) if frame.time is not None else frame.pts
+        self.writer.write(picture, pts)
+
+    def mask_name(self, frame: Frame) -> str:
+        return f"{frame.name}_{frame.index:06d}.png"
+
+    def finish(self, ok: bool, interrupted: bool) -> None:
+        if self.writer is not None:
+            self.writer.close(commit=ok, complete=not interrupted)
+
+    def describe(self) -> str:
+        return str(self.input_path or self.source.name)
+
+    def extra_stats(self) -> dict:
+        reader = getattr(self.source, "reader", None)
+        return {"fps_in": float(self.source.fps), "width": self.source.width, "height": self.source.height,
+                "corrupt_packets": reader.corrupt_packets if reader else 0}
+
+
+class ImageJob(Job):
+    """Still images into `<stem>_<mode>.png` each, in `out_dir` or beside the image."""
+
+    def __init__(self, source: ImageSource, out_dir: Path | None, segmenter: Segmenter, renderer: Renderer,
+                 masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None) -> None:
+        super().__init__(segmenter, renderer, masks_dir, viewer)
+        self.source, self.out_dir = source, out_dir
+        self.output = out_dir or source.paths[0].parent
+        if out_dir is not None:
+            if out_dir.exists() and not out_dir.is_dir():
+                raise UserError(f"output {out_dir} is a file; for images, -o names a folder")
+            out_dir.mkdir(parents=True, exist_ok=True)
+        self.targets = {path.stem: self.target(path) for path in source.paths}
+        for path, target in zip(source.paths, self.targets.values()):
+            check_output_path(target, force, inputs=(path,))
+
+    def target(self, path: Path) -> Path:
+        return (self.out_dir or path.parent) / f"{path.stem}_{self.renderer.mode}.png"
+
+    def write(self, frame: Frame, picture: np.ndarray, class_map: np.ndarray) -> None:
+        write_png(self.targets[frame.name], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+
+    def mask_name(self, frame: Frame) -> str:
+        return f"{frame.name}.png"
+
+    def describe(self) -> str:
+        paths = self.source.paths
+        return str(paths[0]) if len(paths) == 1 else f"{len(paths)} images"
+
+    def extra_stats(self) -> dict:
+        return {"failed_images": self.source.failed}
