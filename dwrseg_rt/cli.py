@@ -133,7 +133,8 @@ def video(
     try:
         outcomes = run_plans(plans, on_start, on_frame)
     finally:
-        progress.stop()
+        if progress.live.is_started:
+            progress.stop()
     results = [o.result for o in outcomes if o.result]
     for result in results:
         print_stats(result)

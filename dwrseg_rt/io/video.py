@@ -160,13 +160,16 @@ class VideoWriter:
         self.audio = AudioCopy(Path(audio_from), self.container) if audio_from is not None else None
         self.frames = 0
         self.last_time = 0.0
+        self.last_pts = -1
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         if rgb.shape[0] != self.stream.height or rgb.shape[1] != self.stream.width:
             rgb = np.pad(rgb, ((0, self.stream.height - rgb.shape[0]), (0, self.stream.width - rgb.shape[1]), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if pts is not None and self.time_base is not None:
+            pts = max(pts, self.last_pts + 1)  # the muxer needs strictly increasing timestamps
             frame.pts, frame.time_base = pts, self.time_base
+            self.last_pts = pts
             self.last_time = float(pts * self.time_base)
         else:
             self.last_time = self.frames / float(self.stream.codec_context.framerate or 30)

@@ -88,7 +88,7 @@ class Job:
                 on_frame(self.written, self.written / max(time.perf_counter() - started, 1e-9))
 
         try:
-            stats = run_pipeline(self.source, self.segmenter, self.sink, on_frame=progress)
+            stats = run_pipeline(self.source, self.segmenter, self.sink, on_frame=progress, live=self.source.live)
         except BaseException:
             self.finish(ok=False, interrupted=False)
             raise

@@ -73,10 +73,13 @@ def run_pipeline(
     sink: Callable[[Frame, np.ndarray], None],
     on_frame: Callable[[], None] | None = None,
     depth: int = 4,
+    live: bool = False,
 ) -> PipelineStats:
     """Segment every frame in order and hand (frame, class_map) to `sink`.
 
-    Live sources already drop stale frames before they get here; this pipeline never drops.
+    Files are decoded ahead on a thread. A live source (`live=True`) is read by the inference
+    loop itself, when it is ready, so the newest frame is the one segmented; the source drops
+    the stale ones. The pipeline itself never drops a frame.
 
     A KeyboardInterrupt stops reading, lets the sink finish the frames already segmented,
     and returns stats with `interrupted=True`; errors in either thread are re-raised here.
@@ -88,14 +91,8 @@ def run_pipeline(
     stats = PipelineStats()
 
     def decode() -> None:
-        iterator: Iterator[Frame] = iter(frames)
-        while not stop.is_set():
-            start = time.perf_counter()
-            frame = next(iterator, _DONE)
-            if frame is _DONE:
-                break
-            timer.add("decode", time.perf_counter() - start)
-            if not _put(decoded, frame, stop):
+        for frame in timed(iter(frames)):
+            if stop.is_set() or not _put(decoded, frame, stop):
                 return
         _put(decoded, _DONE, stop)
 
@@ -110,20 +107,39 @@ def run_pipeline(
             if on_frame:
                 on_frame()
 
-    decoder, writer = _Worker(decode, "decode"), _Worker(write, "encode")
-    started = time.perf_counter()
-    decoder.start()
-    writer.start()
-    try:
+    def incoming() -> Iterator[Frame]:
+        """Read-ahead frames from the decoder thread, or, for a live source, straight from the
+        source when the model is ready (a read-ahead queue would hold stale frames)."""
+        if live:
+            yield from timed(iter(frames))
+            return
         while writer.is_alive():
             try:
                 frame = decoded.get(timeout=0.1)
             except queue.Empty:
                 if decoder.error:
-                    break
+                    return
                 continue
             if frame is _DONE:
-                break
+                return
+            yield frame
+
+    def timed(iterator: Iterator[Frame]) -> Iterator[Frame]:
+        while True:
+            start = time.perf_counter()
+            frame = next(iterator, _DONE)
+            if frame is _DONE:
+                return
+            timer.add("decode", time.perf_counter() - start)
+            yield frame
+
+    decoder, writer = _Worker(decode, "decode"), _Worker(write, "encode")
+    started = time.perf_counter()
+    if not live:
+        decoder.start()
+    writer.start()
+    try:
+        for frame in incoming():
             class_map = segmenter.segment(frame.image)
             while writer.is_alive():
                 try:
@@ -131,6 +147,8 @@ def run_pipeline(
                     break
                 except queue.Full:
                     continue
+            if not writer.is_alive():
+                break
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:
@@ -138,7 +156,8 @@ def run_pipeline(
         if writer.is_alive():
             results.put(_DONE)
         writer.join()
-        decoder.join(timeout=5)
+        if decoder.is_alive():
+            decoder.join(timeout=5)
     stats.seconds = time.perf_counter() - started
     stats.stages = timer.summary()
     for worker in (decoder, writer):
