@@ -204,47 +204,60 @@ def synth(
 @app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset root.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write.")] = Path("dwrseg.pt"),
-    dataset: Annotated[str, typer.Option(help="cityscapes | synth | folder (images/ + masks/ + classes.txt).")] = "cityscapes",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Final checkpoint; the run folder <stem>_run/ beside it holds last.pt, best.pt and log.csv.")] = Path("dwrseg.pt"),
+    dataset: Annotated[str, typer.Option(help="cityscapes | camvid | synth | folder (images/ + masks/ + classes.txt).")] = "cityscapes",
     variant: Annotated[str, typer.Option(help="b | l")] = "b",
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default: the paper's (Cityscapes 1000).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default: the paper's (Cityscapes 1000, CamVid 600).")] = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps instead of --epochs.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    batch_size: Annotated[int, typer.Option(min=1, help="Global batch, split across torchrun processes.")] = 16,
     lr: Annotated[float, typer.Option(min=0.0)] = 0.02,
     warmup: Annotated[int, typer.Option(min=0, help="Linear warm-up steps (capped at 10% of the run).")] = 1000,
-    crop: Annotated[Optional[str], typer.Option(help="Crop WxH; default per dataset (Cityscapes 1280x640).")] = None,
-    scale: Annotated[Optional[str], typer.Option(help="Random rescale range, e.g. 0.25,1.5.")] = None,
-    input_size: Annotated[Optional[str], typer.Option(help="Inference size stored in the checkpoint.")] = None,
+    crop: Annotated[Optional[str], typer.Option(help="Crop WxH; default per dataset (Cityscapes 1280x640, CamVid 960x720).")] = None,
+    scale: Annotated[Optional[str], typer.Option(help="Random rescale range; default per dataset (Cityscapes 0.25,1.5).")] = None,
+    input_size: Annotated[Optional[str], typer.Option(help="Inference size stored in the checkpoint and used for validation.")] = None,
+    val_every: Annotated[Optional[int], typer.Option(min=1, help="Validate every N steps (default: 10 times per run) when a val split exists.")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
     seed: Annotated[int, typer.Option()] = 0,
-    half_weights: Annotated[bool, typer.Option(help="Store fp16 weights (half the size).")] = False,
+    amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA.")] = True,
+    tensorboard: Annotated[bool, typer.Option(help="Also log to TensorBoard in the run folder.")] = False,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: <output stem>_run/).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue from a run folder or its last.pt, exactly where it stopped.")] = None,
+    half_weights: Annotated[bool, typer.Option(help="Store fp16 weights in the final checkpoint (half the size).")] = False,
     force: Force = False,
 ) -> None:
     """Train DWRSeg with the paper's recipe (SGD 0.9, wd 5e-4, lr 0.02, poly 0.9, OHEM).
 
-    Example: [bold]dwrseg-rt train --dataset synth --data synth --iterations 2000 --batch-size 8 --crop 512x256[/bold]
+    Multi-GPU: [bold]torchrun --nproc_per_node=2 -m dwrseg_rt train ...[/bold]
+    Example: [bold]dwrseg-rt train --dataset cityscapes --data ~/data/cityscapes -o dwrseg_b.pt[/bold]
     """
     from dwrseg_rt.train.trainer import TrainConfig, train as run_training
 
-    if output.exists() and not force:
+    if output.exists() and not force and resume is None:
         raise UserError(f"output {output} exists; pass --force to overwrite it")
     config = TrainConfig(dataset=dataset, data=data, output=output, variant=variant, epochs=epochs, iterations=iterations,
                          batch_size=batch_size, lr=lr, warmup=warmup, crop=parse_size(crop), scale=parse_range(scale),
-                         input_size=parse_size(input_size), workers=workers, seed=seed, half_weights=half_weights)
+                         input_size=parse_size(input_size), workers=workers, seed=seed, half_weights=half_weights,
+                         val_every=val_every, amp=amp, tensorboard=tensorboard, run_dir=run_dir)
     with progress_bar() as progress:
         task = progress.add_task("training", total=None, rate="")
 
         def on_step(step: int, total: int, loss: float, rate: float) -> None:
             progress.update(task, completed=step, total=total, rate=f"loss {loss:.3f} lr {rate:.4f}")
 
-        summary = run_training(config, on_step)
-    out.print(f"wrote {output} ({summary['iterations']} steps, final loss {summary['final_loss']:.3f}, {summary['seconds']:.0f} s)")
+        try:
+            summary = run_training(config, on_step, resume)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print(f"interrupted; continue with: dwrseg-rt train ... --resume {config.run_dir}")
+            raise typer.Exit(130) from None
+    best = f", best val mIoU {summary['val_miou'] * 100:.2f}%" if "val_miou" in summary else ""
+    out.print(f"wrote {output} ({summary['iterations']} steps, final loss {summary['final_loss']:.3f}{best}, {summary['seconds']:.0f} s); run folder {config.run_dir}")
 
 
 @app.command(name="eval")
 def evaluate(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset root.", show_default=False)],
-    dataset: Annotated[str, typer.Option(help="cityscapes | synth | folder")] = "cityscapes",
+    dataset: Annotated[str, typer.Option(help="cityscapes | camvid | synth | folder")] = "cityscapes",
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
     weights: Weights = None,
     backend: Backend = "auto",

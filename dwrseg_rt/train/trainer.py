@@ -1,23 +1,37 @@
-"""The training loop, top to bottom: data, model, SGD + warm-up + poly, OHEM, checkpoint."""
+"""The training loop, top to bottom: data, model, SGD + warm-up + poly, OHEM, checkpoints.
+
+Runs on one process or many (`torchrun`: DistributedDataParallel, SyncBatchNorm on CUDA, each
+rank its share of every batch, only rank 0 writes). Everything random is a function of
+(seed, epoch, index), and `last.pt` holds model, optimizer, step and RNG state, so `--resume`
+continues exactly where a run stopped; Ctrl+C writes `last.pt` before exiting.
+"""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dwrseg_rt import __version__
-from dwrseg_rt.checkpoint import ModelInfo, save_checkpoint
-from dwrseg_rt.data.datasets import SegmentationFiles, check_label_values, open_dataset
+from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, atomic_write, save_checkpoint
+from dwrseg_rt.data.datasets import SegmentationFiles, check_label_values, open_dataset, split_exists
+from dwrseg_rt.errors import UserError
 from dwrseg_rt.model import build_model
+from dwrseg_rt.runtime.backends import TorchBackend
 from dwrseg_rt.runtime.preprocess import normalize
+from dwrseg_rt.runtime.segmenter import Segmenter
 from dwrseg_rt.train.augment import AugmentConfig, augment
+from dwrseg_rt.train.evaluate import evaluate
 from dwrseg_rt.train.loss import OhemCrossEntropy
 
 # The paper's per-dataset recipe; anything here can be overridden on the command line.
@@ -36,7 +50,7 @@ class TrainConfig:
     variant: str = "b"
     epochs: int | None = None
     iterations: int | None = None  # overrides epochs when set
-    batch_size: int = 16
+    batch_size: int = 16  # global: split across processes under torchrun
     lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -48,6 +62,10 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     half_weights: bool = False
+    val_every: int | None = None  # steps; default: ten times per run
+    amp: bool = True  # mixed precision, on CUDA only
+    tensorboard: bool = False
+    run_dir: Path | None = None  # last.pt, best.pt, log.csv; default: <output stem>_run/
     augment: AugmentConfig = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,7 +74,13 @@ class TrainConfig:
         self.crop = tuple(self.crop or recipe["crop"])
         self.scale = tuple(self.scale or recipe["scale"])
         self.input_size = tuple(self.input_size or recipe["input_size"])
+        self.data, self.output = Path(self.data), Path(self.output)
+        self.run_dir = Path(self.run_dir) if self.run_dir else self.output.with_name(f"{self.output.stem}_run")
         self.augment = AugmentConfig(crop=self.crop, scale=self.scale)
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items() if k != "augment"}
 
 
 class AugmentedDataset(Dataset):
@@ -74,6 +98,27 @@ class AugmentedDataset(Dataset):
         return augment(image, label, self.config, rng)
 
 
+class EpochSampler(Sampler[int]):
+    """This rank's share of a shuffle that depends only on (seed, epoch), from any batch on:
+    what makes resuming mid-epoch, and every process of a distributed run, agree."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.size, self.batch_size, self.seed, self.rank, self.world = size, batch_size, seed, rank, world
+        self.batches = size // (batch_size * world)
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip_batches
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100003 + self.epoch)).tolist()
+        order = order[: self.batches * self.batch_size * self.world][self.rank :: self.world]
+        return iter(order[self.skip * self.batch_size :])
+
+    def __len__(self) -> int:
+        return (self.batches - self.skip) * self.batch_size
+
+
 def poly_lr(step: int, total: int, base: float, power: float, warmup: int) -> float:
     """Linear warm-up from base/100, then polynomial decay to zero."""
     if step < warmup:
@@ -81,60 +126,214 @@ def poly_lr(step: int, total: int, base: float, power: float, warmup: int) -> fl
     return base * (1 - (step - warmup) / max(1, total - warmup)) ** power
 
 
-def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None] | None = None) -> dict:
-    """Train and write the checkpoint; `on_step(step, total, loss, lr)` reports progress."""
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls) -> Distributed:
+        """torchrun sets RANK/WORLD_SIZE/LOCAL_RANK; without them this is one process."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        cuda = torch.cuda.is_available()
+        if world == 1:
+            return cls(device=torch.device("cuda" if cuda else "cpu"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+        device = torch.device("cuda", local) if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(device)
+        return cls(dist.get_rank(), world, device)
+
+
+class RunLog:
+    """log.csv (and TensorBoard when asked), written by rank 0 only."""
+
+    FIELDS = ("step", "epoch", "loss", "lr", "val_miou", "seconds")
+
+    def __init__(self, run_dir: Path, tensorboard: bool, resume: bool) -> None:
+        self.path = run_dir / "log.csv"
+        if not resume or not self.path.exists():
+            self.path.write_text(",".join(self.FIELDS) + "\n")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def add(self, **row) -> None:
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, self.FIELDS).writerow(row)
+        if self.writer is not None:
+            for key in ("loss", "lr", "val_miou"):
+                if row.get(key) not in (None, ""):
+                    self.writer.add_scalar(f"train/{key}", row[key], row["step"])
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+
+
+def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None] | None = None,
+          resume: Path | None = None) -> dict:
+    """Train and write the final checkpoint to `config.output`; returns the training summary.
+
+    `on_step(step, total, loss, lr)` reports progress (rank 0). A KeyboardInterrupt saves
+    `last.pt` in the run folder and is re-raised.
+    """
+    ddp = Distributed.from_environment()
     torch.manual_seed(config.seed)
     files = open_dataset(config.dataset, config.data, "train")
     labels = files.labels
+    val_files = open_dataset(config.dataset, config.data, "val") if split_exists(config.dataset, config.data, "val") else None
     dataset = AugmentedDataset(files, config.augment, config.seed)
-    batch_size = min(config.batch_size, len(dataset))
-    steps_per_epoch = max(1, len(dataset) // batch_size)
-    total = config.iterations or config.epochs * steps_per_epoch
+    per_rank = max(1, min(config.batch_size, len(dataset)) // ddp.world)
+    sampler = EpochSampler(len(dataset), per_rank, config.seed, ddp.rank, ddp.world)
+    if sampler.batches == 0:
+        raise UserError(f"{len(dataset)} training images are fewer than one batch of {per_rank * ddp.world}")
+    total = config.iterations or config.epochs * sampler.batches
     warmup = min(config.warmup, total // 10)
-    mean, std = ModelInfo.__dataclass_fields__["mean"].default, ModelInfo.__dataclass_fields__["std"].default
+    val_every = config.val_every or max(1, total // 10)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
 
     def collate(items):
         images = np.stack([image for image, _ in items])
         targets = np.stack([label for _, label in items])
         return torch.from_numpy(normalize(images, mean, std)), torch.from_numpy(targets.astype(np.int64))
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate,
-                        num_workers=config.workers, persistent_workers=config.workers > 0,
-                        generator=torch.Generator().manual_seed(config.seed))
-    model = build_model(config.variant, labels.num_classes).to(memory_format=torch.channels_last)
-    model.train()
+    model = build_model(config.variant, labels.num_classes)
+    if ddp.world > 1 and ddp.device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # CPU (gloo) has no SyncBN
+    model = model.to(ddp.device, memory_format=torch.channels_last)
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         (no_decay if param.ndim == 1 else decay).append(param)
     optimizer = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                                 lr=config.lr, momentum=config.momentum)
+    use_amp = config.amp and ddp.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    step, best, started = 0, -1.0, time.time()
+    if resume is not None:
+        state = load_resume_state(resume, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        step, best, total = state["step"], state["best_miou"], state["total"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+    network = torch.nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
     criterion = OhemCrossEntropy()
-    step, started, loss_value = 0, time.time(), float("nan")
-    while step < total:
-        for images, targets in loader:
-            lr = poly_lr(step, total, config.lr, config.power, warmup)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            logits = model(images.contiguous(memory_format=torch.channels_last))
-            loss = criterion(logits, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            loss_value = float(loss.detach())
-            if on_step:
-                on_step(step, total, loss_value, lr)
-            if step >= total:
-                break
-        dataset.epoch += 1
-    info = ModelInfo(config.variant, list(labels.classes), [list(c) for c in labels.palette], config.input_size,
-                     mean, std, labels.name)
-    info.training = {
-        "dataset": config.dataset, "data": str(config.data), "iterations": total, "images": len(dataset),
-        "batch_size": batch_size, "crop": list(config.crop), "scale": list(config.scale), "lr": config.lr,
-        "final_loss": loss_value, "seconds": round(time.time() - started, 1), "seed": config.seed,
+    info = ModelInfo(config.variant, list(labels.classes), [list(c) for c in labels.palette], config.input_size, mean, std, labels.name)
+    if ddp.main:
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        log = RunLog(config.run_dir, config.tensorboard, resume is not None)
+
+    def save_last() -> None:
+        if ddp.main:
+            payload = {"format": "dwrseg-rt-train/1", "config": config.to_dict(), "model": model.state_dict(),
+                       "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "step": step, "total": total,
+                       "best_miou": best, "rng": rng_state()}
+            atomic_write(config.run_dir / "last.pt", lambda temp: torch.save(payload, temp))
+
+    loss_value = float("nan")
+    try:
+        while step < total:
+            epoch, skip = divmod(step, sampler.batches)
+            sampler.set_epoch(epoch, skip)
+            dataset.epoch = epoch
+            loader = DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=True, collate_fn=collate,
+                                num_workers=config.workers, pin_memory=ddp.device.type == "cuda")
+            network.train()
+            for images, targets in loader:
+                lr = poly_lr(step, total, config.lr, config.power, warmup)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                images = images.to(ddp.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                targets = targets.to(ddp.device, non_blocking=True)
+                with torch.autocast(ddp.device.type, dtype=torch.float16, enabled=use_amp):
+                    loss = criterion(network(images), targets)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise UserError(f"the loss became {loss_value} at step {step}; lower --lr or check the labels")
+                val_miou = ""
+                if val_files is not None and (step % val_every == 0 or step == total):
+                    val_miou = validate(model, info, val_files, ddp)
+                    if ddp.main and val_miou > best:
+                        best = val_miou
+                        save_checkpoint(config.run_dir / "best.pt", model, info_with(info, config, step, total, loss_value, started, best))
+                if ddp.main:
+                    log.add(step=step, epoch=epoch, loss=round(loss_value, 5), lr=round(lr, 7), val_miou=val_miou,
+                            seconds=round(time.time() - started, 1))
+                    if on_step:
+                        on_step(step, total, loss_value, lr)
+                if step >= total:
+                    break
+    except KeyboardInterrupt:
+        save_last()
+        raise
+    save_last()
+    final = info_with(info, config, step, total, loss_value, started, best if best >= 0 else None)
+    if ddp.main:
+        save_checkpoint(config.output, model.eval(), final, half=config.half_weights)
+    if ddp.world > 1:
+        dist.barrier()
+    return final.training
+
+
+def info_with(info: ModelInfo, config: TrainConfig, step: int, total: int, loss: float, started: float,
+              val_miou: float | None) -> ModelInfo:
+    """The model's info with the training metadata of this run so far."""
+    training = {
+        "dataset": config.dataset, "data": str(config.data), "iterations": step, "planned_iterations": total,
+        "batch_size": config.batch_size, "crop": list(config.crop), "scale": list(config.scale), "lr": config.lr,
+        "final_loss": loss, "seconds": round(time.time() - started, 1), "seed": config.seed,
         "date": datetime.date.today().isoformat(), "dwrseg_rt": __version__, "torch": str(torch.__version__),
-        "recipe": {k: v for k, v in asdict(config).items() if k in ("momentum", "weight_decay", "power", "warmup")},
+        "recipe": {k: getattr(config, k) for k in ("momentum", "weight_decay", "power", "warmup")},
     }
-    save_checkpoint(config.output, model.eval(), info, half=config.half_weights)
-    return info.training
+    if val_miou is not None:
+        training["val_miou"] = val_miou
+    return ModelInfo(**{**info.to_dict(), "training": training})
+
+
+def validate(model: torch.nn.Module, info: ModelInfo, files: SegmentationFiles, ddp: Distributed) -> float:
+    """mIoU on the val split through the same Segmenter as inference (rank 0; others wait)."""
+    miou = 0.0
+    if ddp.main:
+        model.eval()
+        miou = evaluate(Segmenter(TorchBackend(model, str(ddp.device)), info, info.input_size), files)["miou"]
+        model.train()
+    if ddp.world > 1:
+        shared = torch.tensor([miou], device=ddp.device)
+        dist.broadcast(shared, 0)
+        miou = float(shared)
+    return miou
+
+
+def load_resume_state(path: Path, config: TrainConfig) -> dict:
+    path = path / "last.pt" if path.is_dir() else path
+    if not path.is_file():
+        raise UserError(f"nothing to resume: {path} not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds numpy RNG state
+    except Exception as exc:
+        raise UserError(f"cannot read {path} as a training state ({exc.__class__.__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != "dwrseg-rt-train/1":
+        raise UserError(f"{path} is not a dwrseg-rt training state (last.pt from a run folder)")
+    saved = state["config"]
+    for key in ("dataset", "variant", "batch_size", "seed"):
+        if saved[key] != getattr(config, key):
+            raise UserError(f"--resume: this run has {key}={getattr(config, key)!r} but {path} was trained with {saved[key]!r}")
+    return state
