@@ -70,6 +70,29 @@ def progress_bar() -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
 
 
+class LazyProgress:
+    """A progress bar that appears at its first update, so an error before any work prints alone."""
+
+    def __init__(self, description: str = "") -> None:
+        self.bar = progress_bar()
+        self.task = self.bar.add_task(description, total=None, rate="", visible=False)
+
+    def reset(self, description: str, total: int | None) -> None:
+        self.bar.start()
+        self.bar.reset(self.task, total=total, description=description, rate="", visible=True)
+
+    def update(self, **fields) -> None:
+        self.bar.start()
+        self.bar.update(self.task, visible=True, **fields)
+
+    def __enter__(self) -> LazyProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar.live.is_started:
+            self.bar.stop()
+
+
 def write_json(path: Path, data: dict) -> None:
     from dwrseg_rt.checkpoint import atomic_write
 
@@ -120,21 +143,9 @@ def video(
         raise UserError(f"--ignore-class {unknown[0]!r} is not a class of this model; classes: {', '.join(info.classes)}")
     renderer = Renderer(info.palette, info.classes, mode, alpha, tuple(info.classes.index(n) for n in ignore_class or []), legend)
     plans = plan_jobs(inputs, output, segmenter, renderer, masks_dir, force, Viewer() if show else None)
-    progress = progress_bar()
-    task = progress.add_task("", total=None, rate="", visible=False)
-
-    def on_start(job, name: str) -> None:  # the bar appears once the first input has opened
-        progress.start()
-        progress.reset(task, total=job.total_frames, description=f"segmenting {Path(name).name}", rate="", visible=True)
-
-    def on_frame(done: int, fps: float) -> None:
-        progress.update(task, completed=done, rate=f"{fps:5.1f} fps")
-
-    try:
-        outcomes = run_plans(plans, on_start, on_frame)
-    finally:
-        if progress.live.is_started:
-            progress.stop()
+    with LazyProgress() as progress:
+        outcomes = run_plans(plans, on_start=lambda job, name: progress.reset(f"segmenting {Path(name).name}", job.total_frames),
+                             on_frame=lambda done, fps: progress.update(completed=done, rate=f"{fps:5.1f} fps"))
     results = [o.result for o in outcomes if o.result]
     for result in results:
         print_stats(result)
@@ -354,6 +365,60 @@ def bench(
         out.print(f"decode alone {alone['decode_only_fps']:.1f} fps, encode alone {alone['encode_only_fps']:.1f} fps")
     if json_path:
         write_json(json_path, report)
+
+
+@app.command(name="ros-dds")
+def ros_dds(
+    input_topic: Annotated[str, typer.Option("--input-topic", "-t", help="ROS 2 image topic to segment.")] = "/camera/image_raw",
+    compressed: Annotated[bool, typer.Option("--compressed", help="Subscribe to <topic>/compressed (CompressedImage).")] = False,
+    domain: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (ROS_DOMAIN_ID).")] = 0,
+    reliability: Annotated[str, typer.Option(help="best_effort | reliable")] = "best_effort",
+    namespace: Annotated[str, typer.Option(help="Namespace of the output topics.")] = "",
+    weights: Weights = None,
+    backend: Backend = "auto",
+    size: Size = None,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
+    count: Annotated[Optional[int], typer.Option(min=1, help="Exit after this many frames.")] = None,
+) -> None:
+    """Run the segmentation node over CycloneDDS with ROS 2 wire types (no ROS install needed).
+
+    Publishes /segment_node/{class_mask,color_mask,overlay} (+ processing_ms, latency_ms) that a
+    ROS 2 graph using rmw_cyclonedds_cpp on the same domain sees as ordinary topics.
+    Example: [bold]dwrseg-rt ros-dds --input-topic /front_camera/image_raw --domain 7[/bold]
+    """
+    from dwrseg_rt.jobs.segment import load_segmenter
+    from dwrseg_rt.ros.dds import run_bridge
+
+    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size))
+    stats = run_bridge(segmenter, input_topic, compressed, domain, reliability, namespace, alpha, count, log=err.print)
+    out.print(f"processed {stats.frames} frames ({stats.errors} unusable)")
+
+
+@app.command()
+def bag(
+    source: Annotated[Path, typer.Argument(help="Input rosbag2 folder (sqlite3 or MCAP).", show_default=False)],
+    output: Annotated[Path, typer.Argument(help="Output bag folder (same storage format).", show_default=False)],
+    topic: Annotated[str, typer.Option("--topic", "-t", help="Image or CompressedImage topic to segment.", show_default=False)],
+    weights: Weights = None,
+    backend: Backend = "auto",
+    size: Size = None,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
+    force: Force = False,
+) -> None:
+    """Segment a recorded drive: a new bag with every original message plus the node's outputs.
+
+    Output topics /segment_node/{class_mask,color_mask,overlay} carry the input headers and the
+    input messages' bag timestamps. Example: [bold]dwrseg-rt bag drive_bag seg_bag -t /camera/image_raw[/bold]
+    """
+    from dwrseg_rt.jobs.segment import load_segmenter
+    from dwrseg_rt.ros.bag import segment_bag
+
+    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size))
+    with LazyProgress(f"segmenting {topic}") as progress:
+        result = segment_bag(source, output, topic, segmenter, alpha, force,
+                             on_message=lambda done, total: progress.update(completed=done, total=total))
+    skipped = f", {result['skipped']} unusable images copied unsegmented" if result["skipped"] else ""
+    out.print(f"wrote {output} ({result['storage']}): {result['images']} images segmented, {result['copied']} messages copied{skipped}")
 
 
 @app.command()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -32,6 +33,7 @@ class Frame:
     name: str = ""  # image sources: the file stem, for matching output names
     pts: int | None = None  # presentation time in the source's time base (video files)
     time: float | None = None  # seconds since the start (live sources: wall clock)
+    payload: Any = None  # what the caller needs back in the sink (e.g. the ROS message)
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

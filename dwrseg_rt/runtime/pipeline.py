@@ -74,6 +74,7 @@ def run_pipeline(
     on_frame: Callable[[], None] | None = None,
     depth: int = 4,
     live: bool = False,
+    on_end: Callable[[], None] | None = None,
 ) -> PipelineStats:
     """Segment every frame in order and hand (frame, class_map) to `sink`.
 
@@ -83,6 +84,7 @@ def run_pipeline(
 
     A KeyboardInterrupt stops reading, lets the sink finish the frames already segmented,
     and returns stats with `interrupted=True`; errors in either thread are re-raised here.
+    `on_end` runs in the sink's thread after its last frame (for outputs bound to a thread).
     """
     timer = segmenter.timer
     stop = threading.Event()
@@ -100,6 +102,8 @@ def run_pipeline(
         while True:
             item = results.get()
             if item is _DONE:
+                if on_end:
+                    on_end()
                 return
             with timer.stage("encode"):
                 sink(*item)

@@ -1,0 +1,127 @@
+"""The segmentation node over CycloneDDS with ROS 2 wire types: no ROS install needed.
+
+ROS 2 (rmw_cyclonedds_cpp) names a topic `/a/b` as DDS topic `rt/a/b` and a message type
+`pkg/msg/T` as `pkg::msg::dds_::T_`; payloads are XCDR1. With the same names and field
+layout, a ROS 2 graph on the same domain sees this bridge's topics as ordinary ones.
+(No `from __future__ import annotations` here: CycloneDDS reads the field types at runtime.)
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dwrseg_rt.errors import UserError
+from dwrseg_rt.ros.core import OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic, output_topic
+from dwrseg_rt.ros.messages import UnsupportedImage
+from dwrseg_rt.runtime.segmenter import Segmenter
+
+try:
+    from cyclonedds.idl import IdlStruct
+    from cyclonedds.idl.types import float32, int32, sequence, uint8, uint32
+except ImportError:  # the bridge reports this when it is started
+    IdlStruct = None
+
+if IdlStruct is not None:
+
+    @dataclass
+    class Time(IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
+        sec: int32
+        nanosec: uint32
+
+    @dataclass
+    class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
+        stamp: Time
+        frame_id: str
+
+    @dataclass
+    class Image(IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
+        header: Header
+        height: uint32
+        width: uint32
+        encoding: str
+        is_bigendian: uint8
+        step: uint32
+        data: sequence[uint8]
+
+    @dataclass
+    class CompressedImage(IdlStruct, typename="sensor_msgs::msg::dds_::CompressedImage_"):
+        header: Header
+        format: str
+        data: sequence[uint8]
+
+    @dataclass
+    class Float32(IdlStruct, typename="std_msgs::msg::dds_::Float32_"):
+        data: float32
+
+
+def dds_topic(ros_topic: str) -> str:
+    """ROS 2 topic -> DDS topic name as rmw_cyclonedds_cpp writes it."""
+    return "rt/" + ros_topic.lstrip("/")
+
+
+def qos(reliability: str):
+    from cyclonedds.core import Policy, Qos
+    from cyclonedds.util import duration
+
+    if reliability == "reliable":
+        kind = Policy.Reliability.Reliable(duration(milliseconds=100))
+    elif reliability == "best_effort":
+        kind = Policy.Reliability.BestEffort
+    else:
+        raise UserError(f"--reliability must be best_effort or reliable, not {reliability!r}")
+    return Qos(kind, Policy.History.KeepLast(1), Policy.Durability.Volatile)
+
+
+def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domain: int = 0, reliability: str = "best_effort",
+               namespace: str = "", alpha: float = 0.5, count: int | None = None, log: Callable[[str], None] = print,
+               log_period: float = 5.0) -> NodeStats:
+    """Subscribe to `topic`, publish the three outputs and timing; run until `count` frames
+    (or forever) or Ctrl+C. The reader keeps only the newest sample (KeepLast 1)."""
+    if IdlStruct is None:
+        raise UserError("the DDS bridge needs CycloneDDS: pip install 'dwrseg-rt[ros]' (or pip install cyclonedds)")
+    from cyclonedds.core import ReadCondition, SampleState, ViewState, InstanceState, WaitSet
+    from cyclonedds.domain import DomainParticipant
+    from cyclonedds.pub import DataWriter
+    from cyclonedds.sub import DataReader
+    from cyclonedds.topic import Topic
+    from cyclonedds.util import duration
+
+    participant = DomainParticipant(domain)
+    profile = qos(reliability)
+    source = input_topic(topic, compressed)
+    reader = DataReader(participant, Topic(participant, dds_topic(source), CompressedImage if compressed else Image), qos=profile)
+    writers = {name: DataWriter(participant, Topic(participant, dds_topic(output_topic("segment_node", name, namespace)), Image), qos=profile)
+               for name in OUTPUTS}
+    timing = {name: DataWriter(participant, Topic(participant, dds_topic(output_topic("segment_node", name, namespace)), Float32))
+              for name in ("processing_ms", "latency_ms")}
+    core = SegmentationCore(segmenter, Image, "bytes", alpha)
+    stats = NodeStats()
+    warn = RateLimited(log)
+    waitset = WaitSet(participant)
+    waitset.attach(ReadCondition(reader, SampleState.NotRead | ViewState.Any | InstanceState.Any))
+    log(f"segmenting {source} (DDS {dds_topic(source)}, domain {domain}) -> "
+        f"{', '.join(output_topic('segment_node', n, namespace) for n in OUTPUTS)}")
+    next_log = time.monotonic() + log_period
+    try:
+        while count is None or stats.frames < count:
+            waitset.wait(duration(milliseconds=200))
+            samples = [s for s in reader.take(16) if isinstance(s, (Image, CompressedImage))]  # skip InvalidSample
+            if time.monotonic() >= next_log:
+                log(stats.summary_and_reset())
+                next_log = time.monotonic() + log_period
+            if not samples:
+                continue
+            try:
+                outputs, report = core.process(samples[-1])  # the newest; older ones are stale
+            except UnsupportedImage as exc:
+                stats.errors += 1
+                warn("input", str(exc))
+                continue
+            for name, message in outputs.items():
+                writers[name].write(message)
+            timing["processing_ms"].write(Float32(report.processing_ms))
+            timing["latency_ms"].write(Float32(report.latency_ms))
+            stats.add(report)
+    except KeyboardInterrupt:
+        pass
+    return stats

@@ -1,0 +1,247 @@
+"""ROS 2 side without a ROS install: real rosbag2 files, real DDS traffic on loopback, real colcon."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from dwrseg_rt.checkpoint import load_checkpoint
+from dwrseg_rt.data.synth import Street
+from dwrseg_rt.errors import UserError
+from dwrseg_rt.ros.bag import storage_name
+from dwrseg_rt.ros.core import SegmentationCore, output_topic
+from dwrseg_rt.ros.messages import UnsupportedImage, image_to_rgb, make_image
+from dwrseg_rt.runtime.backends import TorchBackend
+from dwrseg_rt.runtime.segmenter import Segmenter
+
+rosbags = pytest.importorskip("rosbags")
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
+from rosbags.typesys import Stores, get_typestore  # noqa: E402
+
+TYPES = get_typestore(Stores.ROS2_HUMBLE)
+Image = TYPES.types["sensor_msgs/msg/Image"]
+CompressedImage = TYPES.types["sensor_msgs/msg/CompressedImage"]
+Header = TYPES.types["std_msgs/msg/Header"]
+Time = TYPES.types["builtin_interfaces/msg/Time"]
+String = TYPES.types["std_msgs/msg/String"]
+
+
+def header(index: int) -> object:
+    return Header(stamp=Time(sec=1700000000 + index, nanosec=123456 + index), frame_id=f"camera_{index % 2}")
+
+
+def street(index: int, size=(96, 48)) -> np.ndarray:
+    return Street(21, *size).render(index / 10)[0]
+
+
+def raw_image(rgb: np.ndarray, encoding: str, pad: int, index: int = 0) -> object:
+    converted = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+                 "bgra8": np.dstack([rgb[..., ::-1], np.zeros(rgb.shape[:2], np.uint8)]), "mono8": rgb[..., 0]}[encoding]
+    rows = converted.reshape(rgb.shape[0], -1)
+    padded = np.zeros((rows.shape[0], rows.shape[1] + pad), np.uint8)
+    padded[:, : rows.shape[1]] = rows
+    return Image(header=header(index), height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, is_bigendian=0,
+                 step=padded.shape[1], data=padded.reshape(-1))
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
+@pytest.mark.parametrize("pad", [0, 5])
+def test_raw_images_of_every_encoding_and_row_padding(encoding, pad):
+    rgb = street(0)
+    decoded = image_to_rgb(raw_image(rgb, encoding, pad))
+    expected = np.repeat(rgb[..., :1], 3, axis=2) if encoding == "mono8" else rgb
+    assert np.array_equal(decoded, expected)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_compressed_images(fmt):
+    rgb = street(1)
+    ok, encoded = cv2.imencode(".jpg" if fmt == "jpeg" else ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    decoded = image_to_rgb(CompressedImage(header=header(1), format=fmt, data=encoded.reshape(-1)))
+    assert decoded.shape == rgb.shape
+    assert np.abs(decoded.astype(int) - rgb).mean() < (6 if fmt == "jpeg" else 0.001)
+
+
+def test_unusable_inputs_raise_a_clear_error():
+    bad = raw_image(street(0), "rgb8", 0)
+    bad.encoding = "yuv422"
+    with pytest.raises(UnsupportedImage, match="yuv422"):
+        image_to_rgb(bad)
+    short = raw_image(street(0), "rgb8", 0)
+    short.data = short.data[:100]
+    with pytest.raises(UnsupportedImage, match="bytes of data"):
+        image_to_rgb(short)
+    with pytest.raises(UnsupportedImage, match="tiff"):
+        image_to_rgb(CompressedImage(header=header(0), format="tiff", data=np.zeros(10, np.uint8)))
+
+
+@pytest.fixture
+def segmenter(checkpoint):
+    model, info = load_checkpoint(checkpoint)
+    return Segmenter(TorchBackend(model), info, (96, 48))
+
+
+def test_core_copies_the_header_and_makes_only_wanted_outputs(segmenter):
+    msg = raw_image(street(2), "bgr8", 3, index=7)
+    outputs, report = SegmentationCore(segmenter, Image, "array").process(msg, {"class_mask", "overlay"})
+    assert set(outputs) == {"class_mask", "overlay"}
+    mask = outputs["class_mask"]
+    assert mask.header is msg.header and mask.encoding == "mono8" and (mask.height, mask.width) == (48, 96)
+    assert np.array_equal(mask.data.reshape(48, 96), segmenter.segment(street(2)))
+    assert outputs["overlay"].encoding == "rgb8" and outputs["overlay"].step == 96 * 3
+    assert report.processing_ms > 0
+    # the message survives CDR serialisation as a ROS 2 node would send it
+    again = TYPES.deserialize_cdr(TYPES.serialize_cdr(mask, "sensor_msgs/msg/Image"), "sensor_msgs/msg/Image")
+    assert again.header.stamp.sec == 1700000007 and again.header.frame_id == "camera_1"
+
+
+def write_bag(path: Path, storage: StoragePlugin, compressed: bool, frames: int = 5) -> None:
+    with Writer(path, version=9, storage_plugin=storage) as writer:
+        kind = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+        camera = writer.add_connection("/camera/image_raw" + ("/compressed" if compressed else ""), kind, typestore=TYPES)
+        chatter = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=TYPES)
+        for index in range(frames):
+            stamp = 1_000_000_000 * (index + 1)
+            writer.write(chatter, stamp - 1000, TYPES.serialize_cdr(String(data=f"hello {index}"), "std_msgs/msg/String"))
+            if compressed:
+                ok, png = cv2.imencode(".png", cv2.cvtColor(street(index), cv2.COLOR_RGB2BGR))
+                msg = CompressedImage(header=header(index), format="png", data=png.reshape(-1))
+            else:
+                msg = raw_image(street(index), "rgb8", 0, index)
+            writer.write(camera, stamp, TYPES.serialize_cdr(msg, kind))
+        writer.write(chatter, 99 * 1_000_000_000, TYPES.serialize_cdr(String(data="bye"), "std_msgs/msg/String"))
+
+
+def read_bag(path: Path) -> dict:
+    topics: dict = {}
+    with Reader(path) as reader:
+        storage = storage_name(reader)
+        for connection, timestamp, raw in reader.messages():
+            topics.setdefault(connection.topic, []).append((timestamp, TYPES.deserialize_cdr(raw, connection.msgtype)))
+    return {"storage": storage, "topics": topics}
+
+
+@pytest.mark.parametrize("storage,compressed", [(StoragePlugin.SQLITE3, False), (StoragePlugin.MCAP, True)], ids=["sqlite3-raw", "mcap-compressed"])
+def test_bag_gets_the_outputs_with_headers_and_timestamps_kept(storage, compressed, checkpoint, tmp_path, segmenter):
+    source = tmp_path / "drive"
+    write_bag(source, storage, compressed)
+    topic = "/camera/image_raw" + ("/compressed" if compressed else "")
+    result = run_cli("bag", source, tmp_path / "segmented", "--topic", topic, "--weights", checkpoint, "--size", "96x48")
+    assert result.returncode == 0, result.stderr
+    before, after = read_bag(source), read_bag(tmp_path / "segmented")
+    assert after["storage"] == before["storage"]
+    for name, messages in before["topics"].items():  # originals all there, same times and content
+        assert [t for t, _ in after["topics"][name]] == [t for t, _ in messages]
+    assert [m.data for _, m in after["topics"]["/chatter"]] == [m.data for _, m in before["topics"]["/chatter"]]
+    inputs = before["topics"][topic]
+    for name in ("class_mask", "color_mask", "overlay"):
+        outputs = after["topics"][output_topic("segment_node", name)]
+        assert [t for t, _ in outputs] == [t for t, _ in inputs]
+        for (_, out), (_, msg) in zip(outputs, inputs):
+            assert (out.header.stamp.sec, out.header.stamp.nanosec, out.header.frame_id) == (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
+    first_mask = after["topics"]["/segment_node/class_mask"][0][1]
+    assert np.array_equal(first_mask.data.reshape(48, 96), segmenter.segment(image_to_rgb(inputs[0][1])))
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_bag_errors_leave_no_output(checkpoint, tmp_path):
+    source = tmp_path / "drive"
+    write_bag(source, StoragePlugin.SQLITE3, False, frames=2)
+    missing = run_cli("bag", source, tmp_path / "out", "--topic", "/front/image", "--weights", checkpoint)
+    assert missing.returncode != 0 and "/camera/image_raw" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    wrong_type = run_cli("bag", source, tmp_path / "out", "--topic", "/chatter", "--weights", checkpoint)
+    assert wrong_type.returncode != 0 and "std_msgs/msg/String" in wrong_type.stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "metadata.yaml").write_text("rosbag2_bagfile_information: {version: 9")
+    bad = run_cli("bag", broken, tmp_path / "out", "--topic", "/camera/image_raw", "--weights", checkpoint)
+    assert bad.returncode != 0 and "cannot read bag" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".*partial*"))
+    (tmp_path / "out").mkdir()
+    exists = run_cli("bag", source, tmp_path / "out", "--topic", "/camera/image_raw", "--weights", checkpoint)
+    assert exists.returncode != 0 and "--force" in exists.stderr
+
+
+DDS_CONFIG = """<CycloneDDS><Domain id="any"><General><Interfaces><NetworkInterface name="lo"/></Interfaces>
+<AllowMulticast>false</AllowMulticast></General><Discovery><Peers><Peer address="127.0.0.1"/></Peers>
+<ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>40</MaxAutoParticipantIndex></Discovery></Domain></CycloneDDS>"""
+
+
+def test_dds_bridge_end_to_end_on_loopback(checkpoint, tmp_path, monkeypatch):
+    pytest.importorskip("cyclonedds")
+    config = tmp_path / "cyclonedds.xml"
+    config.write_text(DDS_CONFIG)
+    monkeypatch.setenv("CYCLONEDDS_URI", config.as_uri())  # loopback only; read when a participant is created
+    from cyclonedds.domain import DomainParticipant
+    from cyclonedds.pub import DataWriter
+    from cyclonedds.sub import DataReader
+    from cyclonedds.topic import Topic
+
+    from dwrseg_rt.ros import dds
+
+    domain = 42
+    bridge = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", "ros-dds", "--domain", str(domain), "--count", "3",
+                               "--weights", str(checkpoint), "--size", "96x48", "--backend", "torch"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    try:
+        participant = DomainParticipant(domain)
+        writer = DataWriter(participant, Topic(participant, "rt/camera/image_raw", dds.Image))
+        readers = {name: DataReader(participant, Topic(participant, f"rt/segment_node/{name}", dds.Image))
+                   for name in ("class_mask", "color_mask", "overlay")}
+        sent, received = {}, {name: [] for name in readers}
+        deadline = time.time() + 120
+        index, bridge_exit = 0, time.time()
+        while len(received["class_mask"]) < 3 and time.time() < deadline:
+            if bridge.poll() is None:  # keep feeding while it runs; after it exits, collect what is in flight
+                stamp = dds.Header(dds.Time(1700000000 + index, 500 + index), f"cam{index}")
+                sent[(stamp.stamp.sec, stamp.stamp.nanosec)] = stamp.frame_id
+                writer.write(dds.Image(stamp, 48, 96, "rgb8", 0, 96 * 3, street(index).tobytes()))
+                index += 1
+            elif time.time() > bridge_exit + 5:
+                break
+            time.sleep(0.3)
+            bridge_exit = time.time() if bridge.poll() is None else bridge_exit
+            for name, reader in readers.items():
+                received[name].extend(s for s in reader.take(10) if isinstance(s, dds.Image))
+        bridge.wait(timeout=60)
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+    stdout, stderr = bridge.communicate()
+    assert bridge.returncode == 0, stderr
+    assert len(received["class_mask"]) >= 3, stderr
+    for mask in received["class_mask"]:
+        key = (mask.header.stamp.sec, mask.header.stamp.nanosec)
+        assert sent[key] == mask.header.frame_id  # header passed through unchanged
+        assert (mask.encoding, mask.height, mask.width, mask.step) == ("mono8", 48, 96, 96)
+        assert max(mask.data) < 19
+    assert all(o.encoding == "rgb8" for o in received["overlay"])
+    assert "processed 3 frames" in stdout
+
+
+def test_colcon_builds_the_ros2_package(tmp_path):
+    colcon = shutil.which("colcon")
+    if colcon is None:
+        pytest.skip("colcon is not installed (pip install colcon-common-extensions)")
+    workspace = Path(__file__).resolve().parents[1] / "ros2_ws" / "src"
+    result = subprocess.run([colcon, "build", "--base-paths", str(workspace), "--build-base", str(tmp_path / "build"),
+                             "--install-base", str(tmp_path / "install")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    prefix = tmp_path / "install" / "dwrseg_rt"
+    for path in ("share/dwrseg_rt/launch/segment.launch.py", "share/dwrseg_rt/config/params.yaml", "lib/dwrseg_rt/segment_node",
+                 "share/dwrseg_rt/package.xml", "share/ament_index/resource_index/packages/dwrseg_rt"):
+        assert (prefix / path).is_file(), path
+    # the installed executable finds its entry point beside the pip-installed library, and
+    # without ROS it says what to do in one line
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    node = subprocess.run([str(prefix / "lib/dwrseg_rt/segment_node")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    assert node.returncode == 2 and "source your ROS 2 setup" in node.stderr and "Traceback" not in node.stderr
+    compile((prefix / "share/dwrseg_rt/launch/segment.launch.py").read_text(), "segment.launch.py", "exec")
