@@ -59,7 +59,8 @@ def default_weights() -> Path:
 
 # Options shared by several commands, defined once.
 Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (.pt) or exported .onnx; default: the shipped demo model.")]
-Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | torch | onnxruntime (auto: torch on CUDA, else onnxruntime on CPU).")]
+Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | tensorrt | torch | onnxruntime (auto: TensorRT on a GPU if installed, else torch on CUDA, else onnxruntime on CPU).")]
+Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8 is TensorRT only).")]
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the checkpoint's (1024x512 as in the paper).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
@@ -111,6 +112,7 @@ def video(
     masks_dir: Annotated[Optional[Path], typer.Option("--masks-dir", help="Also write one uint8 class-id PNG per frame here.")] = None,
     weights: Weights = None,
     backend: Backend = "auto",
+    precision: Precision = None,
     size: Size = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Overlay opacity.")] = 0.5,
     show: Annotated[bool, typer.Option("--show", help="Also show the result in a window (needs a display).")] = False,
@@ -136,7 +138,7 @@ def video(
     if overlay + mask + side_by_side > 1:
         raise UserError("choose one of --overlay, --mask and --side-by-side")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
-    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size))
+    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size), precision)
     info = segmenter.info
     unknown = [name for name in ignore_class or [] if name not in info.classes]
     if unknown:
@@ -272,6 +274,7 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
     weights: Weights = None,
     backend: Backend = "auto",
+    precision: Precision = None,
     size: Size = None,
     json_path: JsonOut = None,
 ) -> None:
@@ -285,7 +288,7 @@ def evaluate(
     from dwrseg_rt.train.evaluate import evaluate as run_eval
 
     files = open_dataset(dataset, data, split)
-    runner, info, inference_size = load_backend(weights or default_weights(), backend, parse_size(size))
+    runner, info, inference_size = load_backend(weights or default_weights(), backend, parse_size(size), precision=precision)
     segmenter = Segmenter(runner, info, inference_size)
     with progress_bar() as progress:
         task = progress.add_task(f"evaluating {split}", total=len(files), rate="")
@@ -302,25 +305,36 @@ def evaluate(
 
 @app.command()
 def export(
-    format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output path (default: <weights stem>_<W>x<H>.onnx).")] = None,
+    format: Annotated[str, typer.Option("--format", help="onnx | engine (TensorRT)")] = "onnx",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output path (default: <weights stem>_<W>x<H>.onnx / _<precision>.engine).")] = None,
     weights: Weights = None,
     size: Size = None,
+    precision: Annotated[str, typer.Option("--precision", "-p", help="Engine precision: fp32 | fp16 | int8.")] = "fp16",
+    calibration: Annotated[Optional[Path], typer.Option(help="INT8: a folder of your own camera images (a few hundred).")] = None,
+    workspace: Annotated[float, typer.Option(min=0.1, help="Engine builder workspace, GiB.")] = 2.0,
+    dla_core: Annotated[Optional[int], typer.Option(min=0, help="Jetson: build for this DLA core (GPU fallback on).")] = None,
+    build_only: Annotated[bool, typer.Option("--build-only", help="Build the engine into the cache that --backend tensorrt uses, then exit.")] = False,
     force: Force = False,
 ) -> None:
-    """Export to ONNX (opset 17, argmax folded in) with a JSON sidecar and a parity check.
+    """Export to ONNX (opset 17, argmax folded in, JSON sidecar, parity check) or a TensorRT engine.
 
-    Example: [bold]dwrseg-rt export --format onnx --size 1024x512 -o dwrseg_b.onnx[/bold]
+    Examples:
+      [bold]dwrseg-rt export --format onnx --size 1024x512 -o dwrseg_b.onnx[/bold]
+      [bold]dwrseg-rt export --format engine --precision int8 --calibration frames/ -o dwrseg_b_int8.engine[/bold]
     """
     from dwrseg_rt.checkpoint import load_checkpoint
-    from dwrseg_rt.export.onnx import export_onnx
     from dwrseg_rt.io.video import check_output_path
 
-    if format != "onnx":
-        raise UserError(f"unknown export format {format!r}; supported: onnx")
+    if format not in ("onnx", "engine"):
+        raise UserError(f"unknown export format {format!r}; supported: onnx, engine")
     weights = weights or default_weights()
     model, info = load_checkpoint(weights)
     width, height = parse_size(size) or info.input_size
+    if format == "engine":
+        export_engine(weights, model, info, (width, height), precision, calibration, workspace, dla_core, build_only, output, force)
+        return
+    from dwrseg_rt.export.onnx import export_onnx
+
     output = output or Path(f"{weights.stem}_{width}x{height}.onnx")
     check_output_path(output, force)
     with err.status(f"exporting {weights.name} at {width}x{height}"):
@@ -329,9 +343,30 @@ def export(
     out.print(f"parity vs torch: max |Δlogit| {report['max_abs_logit_diff']:.2e}, argmax agreement {report['argmax_agreement'] * 100:.3f}%")
 
 
+def export_engine(weights, model, info, size, precision, calibration, workspace, dla_core, build_only, output, force) -> None:
+    """Build (or reuse) the cached engine, then copy it and its sidecar to `output`."""
+    import shutil
+
+    from dwrseg_rt.io.video import check_output_path
+    from dwrseg_rt.runtime.tensorrt import cached_engine
+
+    output = None if build_only else output or Path(f"{weights.stem}_{size[0]}x{size[1]}_{precision}.engine")
+    if output is not None:
+        check_output_path(output, force)
+    with err.status("building the TensorRT engine (minutes on first use)"):
+        engine = cached_engine(weights, model, info, size, precision, calibration, workspace, dla_core, force_rebuild=force, log=err.print)
+    if output is None:
+        out.print(f"engine cached at {engine}")
+        return
+    shutil.copyfile(engine, output)
+    shutil.copyfile(engine.with_name(engine.name + ".json"), output.with_name(output.name + ".json"))
+    out.print(f"wrote {output} and {output.name}.json")
+
+
 @app.command()
 def bench(
     backend: Annotated[list[str], typer.Option("--backend", "-b", help="Backend to measure; repeat to compare several in one table.")] = ["torch", "onnxruntime"],
+    precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Precision to measure; repeat to compare (default: each backend's).")] = None,
     weights: Weights = None,
     size: Size = None,
     batch: Annotated[int, typer.Option(min=1, help="Frames per inference call (model-only).")] = 1,
@@ -347,7 +382,7 @@ def bench(
     from dwrseg_rt.runtime.benchmark import run_benchmarks
 
     with err.status("benchmarking"):
-        report = run_benchmarks(weights or default_weights(), backend, parse_size(size), clip, batch, warmup, iterations)
+        report = run_benchmarks(weights or default_weights(), backend, parse_size(size), clip, batch, warmup, iterations, precision)
     table = Table(title=f"dwrseg-rt bench  |  batch {batch}  |  {iterations} iterations after {warmup} warm-up")
     for column in ("backend", "size", "model fps", "mean ms", "p50 ms", "p90 ms", "p99 ms", "pipeline fps", "pipeline/model"):
         table.add_column(column, justify="left" if column == "backend" else "right")

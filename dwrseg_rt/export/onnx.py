@@ -6,6 +6,7 @@ The graph has two outputs: `class_map` (uint8 argmax, what runtimes fetch) and `
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -19,21 +20,28 @@ OPSET = 17
 
 
 class DeployModel(nn.Module):
-    """Network + argmax: (N, 3, H, W) float -> (N, H, W) uint8 class ids, (N, C, H, W) logits."""
+    """Network + argmax: (N, 3, H, W) float32 -> (N, H, W) class ids, (N, C, H, W) float32 logits.
 
-    def __init__(self, model: nn.Module) -> None:
+    `class_dtype` is uint8 for onnxruntime and int32 for TensorRT (whose ArgMax gives int32 or
+    int64 by version: the explicit cast makes it one type). `half` runs the network in fp16
+    inside fp32 inputs/outputs: the strongly typed fp16 build of TensorRT 11 needs that.
+    """
+
+    def __init__(self, model: nn.Module, class_dtype: torch.dtype = torch.uint8, half: bool = False) -> None:
         super().__init__()
-        self.model = model
+        self.model = model.half() if half else model
+        self.class_dtype, self.half = class_dtype, half
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(image)
-        return logits.argmax(1).to(torch.uint8), logits
+        logits = self.model(image.half() if self.half else image).float()
+        return logits.argmax(1).to(self.class_dtype), logits
 
 
-def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, int], check: bool = True) -> dict:
+def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, int], check: bool = True,
+                class_dtype: torch.dtype = torch.uint8, half: bool = False) -> dict:
     """Write `path` (+ `path.json` sidecar) atomically; with `check`, compare onnxruntime to torch."""
     width, height = size
-    deploy = DeployModel(model.eval().float())
+    deploy = DeployModel(copy.deepcopy(model).eval().float(), class_dtype, half)
     dummy = torch.zeros(1, 3, height, width)
 
     def write(temp: Path) -> None:
@@ -44,9 +52,10 @@ def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, 
                               dynamic_axes={"image": {0: "batch"}, "class_map": {0: "batch"}, "logits": {0: "batch"}})
 
     path = Path(path)
-    atomic_write(path, write)
+    atomic_write(path, lambda temp: write(temp))
     report = parity_report(model, info, path, size) if check else {}
-    write_sidecar(path, info, inference_size=[width, height], opset=OPSET, outputs=["class_map", "logits"], parity=report)
+    write_sidecar(path, info, inference_size=[width, height], opset=OPSET, outputs=["class_map", "logits"],
+                  class_dtype=str(class_dtype).removeprefix("torch."), half=half, parity=report)
     return report
 
 

@@ -31,8 +31,8 @@ from dwrseg_rt.runtime.segmenter import Segmenter
 LIVE_TIME_BASE = Fraction(1, 1000)
 
 
-def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None) -> Segmenter:
-    runner, info, inference_size = load_backend(weights, backend, size)
+def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None) -> Segmenter:
+    runner, info, inference_size = load_backend(weights, backend, size, precision=precision)
     return Segmenter(runner, info, inference_size)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -17,7 +18,8 @@ import torch
 from dwrseg_rt.checkpoint import ModelInfo, load_checkpoint, read_sidecar
 from dwrseg_rt.errors import UserError
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class Backend(Protocol):
@@ -91,13 +93,18 @@ def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tu
 
 
 def resolve_backend(name: str) -> str:
-    """'auto' -> torch on CUDA when present, else onnxruntime on the CPU."""
+    """'auto' -> TensorRT when importable and a GPU is present, else torch on CUDA, else
+    onnxruntime on the CPU."""
     if name not in BACKENDS:
         raise UserError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name != "auto":
         return name
     if torch.cuda.is_available():
-        return "torch"
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError:
+            return "torch"
+        return "tensorrt"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -105,10 +112,38 @@ def resolve_backend(name: str) -> str:
     return "onnxruntime"
 
 
-def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None, threads: int | None = None) -> tuple[Backend, ModelInfo, tuple[int, int]]:
-    """Open weights (.pt checkpoint or exported .onnx) on a backend; returns it, its info and size."""
+@dataclass
+class EngineOptions:
+    """TensorRT build settings (used only by the tensorrt backend)."""
+
+    calibration: Path | None = None
+    workspace_gb: float = 2.0
+    dla_core: int | None = None
+    force_rebuild: bool = False
+
+
+def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None, threads: int | None = None,
+                 precision: str | None = None, engine: EngineOptions | None = None) -> tuple[Backend, ModelInfo, tuple[int, int]]:
+    """Open weights (.pt checkpoint, exported .onnx, or .engine) on a backend.
+
+    Returns the backend, the model's info and the inference size. `precision` defaults to
+    fp16 on GPUs and fp32 on the CPU.
+    """
     weights = Path(weights)
     name = resolve_backend(backend)
+    if precision is not None and precision not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if name == "onnxruntime" and precision not in (None, "fp32"):
+        raise UserError(f"onnxruntime runs fp32 here; {precision} needs --backend tensorrt (or torch on CUDA for fp16)")
+    if weights.suffix == ".engine":
+        from dwrseg_rt.runtime.tensorrt import TensorRTBackend
+
+        if name != "tensorrt":
+            raise UserError(f"{weights.name} is a TensorRT engine: use --backend tensorrt")
+        if not weights.is_file():
+            raise UserError(f"weights not found: {weights}")
+        runner = TensorRTBackend(weights)
+        return runner, runner.info, runner.size
     if weights.suffix == ".onnx":
         if name != "onnxruntime":
             raise UserError(f"{weights.name} is an ONNX model: use --backend onnxruntime (or a .pt checkpoint)")
@@ -121,7 +156,19 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
         return OnnxRuntimeBackend(weights, threads), info, exported
     model, info = load_checkpoint(weights)
     size = tuple(size or info.input_size)
+    if name == "tensorrt":
+        from dwrseg_rt.runtime.tensorrt import TensorRTBackend, cached_engine
+
+        options = engine or EngineOptions()
+        path = cached_engine(weights, model, info, size, precision or "fp16", options.calibration, options.workspace_gb,
+                             options.dla_core, options.force_rebuild)
+        return TensorRTBackend(path), info, size
     if name == "torch":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return TorchBackend(model, device), info, size
+        if torch.cuda.is_available():
+            from dwrseg_rt.runtime.cuda import TorchCudaBackend
+
+            return TorchCudaBackend(model, precision or "fp16"), info, size
+        if precision not in (None, "fp32"):
+            raise UserError(f"torch on the CPU runs fp32; {precision} needs a CUDA GPU")
+        return TorchBackend(model, "cpu"), info, size
     return OnnxRuntimeBackend(cached_onnx(weights, model, info, size), threads), info, size

@@ -27,11 +27,12 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 
 def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch: int = 1, warmup: int = 3,
-                iterations: int = 20, threads: int | None = None) -> dict:
-    """Throughput and latency of the backend alone on a realistic preprocessed batch."""
+                iterations: int = 20, precision: str | None = None) -> dict:
+    """Throughput and latency of the backend alone on a realistic preprocessed batch (host
+    input and output included, as the pipeline sees it)."""
     from dwrseg_rt.export.onnx import sample_image
 
-    runner, info, inference_size = load_backend(weights, backend, size, threads)
+    runner, info, inference_size = load_backend(weights, backend, size, precision=precision)
     segmenter = Segmenter(runner, info, inference_size)
     inputs = segmenter.preprocess([sample_image(inference_size)] * batch)
     for _ in range(warmup):
@@ -43,7 +44,7 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
         latencies.append(time.perf_counter() - start)
     stats = latency_stats(latencies)
     return {
-        "mode": "model", "backend": runner.name, "size": list(inference_size), "batch": batch,
+        "mode": "model", "backend": runner.name, "precision": precision, "size": list(inference_size), "batch": batch,
         "warmup": warmup, "iterations": iterations, "throughput_fps": batch * 1000.0 / stats["mean"],
         "latency_ms": stats, "high_variance": stats["cv"] > 0.1,
     }
@@ -68,13 +69,13 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
     return {"decode_only_fps": decode_fps, "encode_only_fps": encode_fps}
 
 
-def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path) -> dict:
+def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path, precision: str | None = None) -> dict:
     """The real `video` job on `clip` (overlay to a temporary mp4), with per-stage timings."""
     from dwrseg_rt.io.render import Renderer
     from dwrseg_rt.io.sources import VideoFileSource
     from dwrseg_rt.jobs.segment import VideoJob, load_segmenter
 
-    segmenter = load_segmenter(weights, backend, size)
+    segmenter = load_segmenter(weights, backend, size, precision)
     renderer = Renderer(segmenter.info.palette, segmenter.info.classes)
     with tempfile.TemporaryDirectory() as folder:
         result = VideoJob(VideoFileSource(clip), Path(folder) / "bench.mp4", segmenter, renderer, input_path=clip).run()
@@ -82,19 +83,20 @@ def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, cl
 
 
 def run_benchmarks(weights: Path, backends: list[str], size: tuple[int, int] | None, clip: Path | None,
-                   batch: int = 1, warmup: int = 3, iterations: int = 20) -> dict:
-    """Every backend model-only, and on `clip` through the pipeline; one JSON-ready report."""
+                   batch: int = 1, warmup: int = 3, iterations: int = 20, precisions: list[str] | None = None) -> dict:
+    """Every backend x precision model-only, and on `clip` through the pipeline; one JSON-ready report."""
     from dwrseg_rt.environment import environment_report
 
     report: dict = {"machine": environment_report(), "settings": {"weights": str(weights), "size": size and list(size), "batch": batch,
+                    "precisions": precisions,
                     "warmup": warmup, "iterations": iterations, "clip": clip and str(clip)}, "results": []}
     if clip is not None:
         report["stages_alone"] = bench_stages_alone(clip)
-    for backend in backends:
-        model = bench_model(weights, backend, size, batch, warmup, iterations)
+    for backend, precision in [(b, p) for b in backends for p in (precisions or [None])]:
+        model = bench_model(weights, backend, size, batch, warmup, iterations, precision)
         entry = {"backend": model["backend"], "model": model}
         if clip is not None:
-            pipeline = bench_pipeline(weights, backend, size, clip)
+            pipeline = bench_pipeline(weights, backend, size, clip, precision)
             slowest = min(model["throughput_fps"] / batch, *report["stages_alone"].values())
             entry["pipeline"] = pipeline
             entry["pipeline_over_model"] = pipeline["pipeline_fps"] / (model["throughput_fps"] / batch)

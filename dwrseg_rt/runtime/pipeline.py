@@ -8,6 +8,7 @@ with inference. Bounded queues give back-pressure: memory stays flat on long vid
 from __future__ import annotations
 
 import queue
+from collections import deque
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -142,19 +143,31 @@ def run_pipeline(
     if not live:
         decoder.start()
     writer.start()
+    in_flight: deque = deque()
+
+    def emit_oldest() -> None:
+        frame, pending = in_flight.popleft()
+        (class_map,) = segmenter.collect(pending)
+        while writer.is_alive():
+            try:
+                results.put((frame, class_map), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     try:
         for frame in incoming():
-            class_map = segmenter.segment(frame.image)
-            while writer.is_alive():
-                try:
-                    results.put((frame, class_map), timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            in_flight.append((frame, segmenter.submit([frame.image])))
+            if len(in_flight) >= segmenter.in_flight:
+                emit_oldest()
             if not writer.is_alive():
                 break
+        while in_flight and writer.is_alive():
+            emit_oldest()
     except KeyboardInterrupt:
         stats.interrupted = True
+        while in_flight and writer.is_alive():  # frames already on the GPU still reach the sink
+            emit_oldest()
     finally:
         stop.set()
         if writer.is_alive():

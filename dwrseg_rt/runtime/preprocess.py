@@ -26,11 +26,25 @@ def normalize(images: np.ndarray, mean, std) -> np.ndarray:
     return (chw - shift) * scale
 
 
-def normalize_tensor(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """The torch twin of `normalize` for batches already on a device: (N, H, W, 3) uint8 in."""
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
-    return (images.permute(0, 3, 1, 2).float() - mean_t) / std_t
+def preprocess_tensor(images: torch.Tensor, size: tuple[int, int], mean, std, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The device twin of resize_frame + normalize: (N, H, W, 3) uint8 on any device ->
+    (N, 3, h, w) normalised, bilinear like cv2.INTER_LINEAR (no antialias, half-pixel centres)."""
+    width, height = size
+    x = images.permute(0, 3, 1, 2).float()
+    if x.shape[-2:] != (height, width):
+        x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+        x = x.round_().clamp_(0, 255)  # the CPU path resizes in uint8
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean_t) / std_t).to(dtype).contiguous(memory_format=torch.channels_last)
+
+
+def resize_class_map_tensor(class_map: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The device twin of resize_class_map: (N, h, w) integer -> (N, height, width), nearest."""
+    if class_map.shape[-2:] == (height, width):
+        return class_map
+    resized = torch.nn.functional.interpolate(class_map[:, None].float(), size=(height, width), mode="nearest")
+    return resized[:, 0].to(class_map.dtype)
 
 
 def resize_class_map(class_map: np.ndarray, height: int, width: int) -> np.ndarray:

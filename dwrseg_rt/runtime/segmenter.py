@@ -3,6 +3,9 @@
 preprocess (resize to the inference size, normalise with the checkpoint's mean/std) ->
 backend (network + argmax) -> postprocess (class map back to the frame's size).
 The CLI, evaluation, the benchmark and the ROS node all use this class.
+
+CPU backends do the three steps here, on the host. CUDA backends (`submit`/`collect`) do
+the same steps on the GPU (runtime/cuda.py) and let several frames be in flight at once.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import numpy as np
 
 from dwrseg_rt.checkpoint import ModelInfo
 from dwrseg_rt.runtime.backends import Backend
+from dwrseg_rt.runtime.cuda import IN_FLIGHT
 from dwrseg_rt.runtime.preprocess import normalize, resize_class_map, resize_frame
 from dwrseg_rt.runtime.timing import StageTimer
 
@@ -31,8 +35,28 @@ class Segmenter:
     def postprocess(self, class_maps: np.ndarray, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [resize_class_map(m, f.shape[0], f.shape[1]) for m, f in zip(class_maps, frames)]
 
+    @property
+    def in_flight(self) -> int:
+        """How many batches the pipeline may submit before collecting the oldest."""
+        return IN_FLIGHT if hasattr(self.backend, "submit") else 1
+
+    def submit(self, frames: Sequence[np.ndarray]):
+        """Start segmenting `frames`; CPU backends finish here, CUDA ones only enqueue."""
+        if hasattr(self.backend, "submit"):
+            return self.backend.submit(frames, self.size, self.info.mean, self.info.std)
+        return self._segment_on_host(frames)
+
+    def collect(self, pending) -> list[np.ndarray]:
+        """The class maps of a `submit`, in the frames' order."""
+        if hasattr(self.backend, "collect"):
+            return self.backend.collect(pending, self.timer)
+        return pending
+
     def segment_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size."""
+        return self.collect(self.submit(frames))
+
+    def _segment_on_host(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         with self.timer.stage("preprocess"):
             batch = self.preprocess(frames)
         with self.timer.stage("inference"):

@@ -1,0 +1,179 @@
+"""TensorRT engines: build from ONNX through the Python API, cache, and describe.
+
+One code path for TensorRT 8.5 (JetPack 5) to 11, by feature detection rather than version
+tables where possible:
+* fp32/fp16/int8 on TensorRT <= 10: a weakly typed network with builder flags; INT8 is
+  calibrated (entropy calibrator 2) on the user's own images, preprocessed by the same
+  function as inference.
+* TensorRT 11 removed those flags and calibrators: fp32 builds from the fp32 ONNX, fp16 from
+  an ONNX exported in half precision with fp32 inputs/outputs, as a strongly typed network;
+  INT8 would need a Q/DQ ONNX (NVIDIA ModelOpt), which dwrseg-rt does not produce yet.
+Engines are not portable: the cache key holds GPU name and compute capability, TensorRT
+version, the ONNX's sha256, precision and input shape. The engine file is the plain
+serialized engine (trtexec and C++ loaders read it); metadata goes to a JSON sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dwrseg_rt.checkpoint import ModelInfo, atomic_write, write_sidecar
+from dwrseg_rt.errors import UserError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def import_tensorrt():
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise UserError("TensorRT is not installed. Desktop/server: pip install 'dwrseg-rt[trt]' (NVIDIA's tensorrt wheels); "
+                        "Jetson: it comes with JetPack (python3-libnvinfer): use the system Python or a venv made with "
+                        "--system-site-packages") from None
+    return trt
+
+
+def trt_major(version: str) -> int:
+    """'10.3.0.26' -> 10 (compare versions as numbers, never as strings)."""
+    try:
+        return int(version.split(".")[0])
+    except ValueError:
+        raise UserError(f"cannot parse the TensorRT version {version!r}") from None
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    precision: str
+    strongly_typed: bool  # the network takes its precision from the ONNX
+    flags: tuple[str, ...]  # BuilderFlag names to set
+    half_onnx: bool  # build from an ONNX exported in half precision (fp32 I/O)
+    calibrate: bool  # INT8 entropy calibration on the user's images
+
+
+def plan_build(trt_version: str, precision: str, calibration: Path | None = None) -> BuildPlan:
+    """What a build of `precision` needs on this TensorRT version."""
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    major = trt_major(trt_version)
+    if major >= 11:
+        if precision == "int8":
+            raise UserError("INT8 on TensorRT 11 needs an ONNX with Q/DQ nodes (NVIDIA ModelOpt); dwrseg-rt builds fp32 and "
+                            "fp16 there. On TensorRT 8.5-10 (all JetPacks) --precision int8 --calibration DIR works")
+        return BuildPlan(precision, True, (), precision == "fp16", False)
+    if precision == "int8":
+        if calibration is None:
+            raise UserError("--precision int8 needs --calibration DIR: a few hundred images from your own cameras")
+        return BuildPlan(precision, False, ("INT8", "FP16"), False, True)  # FP16 too: layers INT8 cannot take
+    return BuildPlan(precision, False, ("FP16",) if precision == "fp16" else (), False, False)
+
+
+def engine_cache_key(gpu_name: str, compute_capability: tuple[int, int], trt_version: str, onnx_sha256: str,
+                     precision: str, shape: tuple[int, int, int, int]) -> str:
+    """A file-name-safe key that changes whenever the engine would not be reusable."""
+    fields = {"gpu": gpu_name, "sm": f"{compute_capability[0]}.{compute_capability[1]}", "trt": trt_version,
+              "onnx": onnx_sha256, "precision": precision, "shape": list(shape)}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return f"dwrseg_{precision}_{shape[0]}x{shape[3]}x{shape[2]}_sm{compute_capability[0]}{compute_capability[1]}_{digest}"
+
+
+def calibration_batches(folder: Path, info: ModelInfo, size: tuple[int, int], limit: int = 500) -> list[np.ndarray]:
+    """The user's images, preprocessed exactly as inference preprocesses them."""
+    from dwrseg_rt.data.datasets import IMAGE_SUFFIXES, read_rgb
+    from dwrseg_rt.runtime.preprocess import normalize, resize_frame
+
+    if not folder.is_dir():
+        raise UserError(f"--calibration {folder} is not a folder of images")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if len(paths) < 16:
+        raise UserError(f"--calibration {folder} holds {len(paths)} images; INT8 calibration needs at least 16 (a few hundred is better)")
+    return [normalize(resize_frame(read_rgb(p), size)[None], info.mean, info.std) for p in paths]
+
+
+def make_calibrator(trt, batches: list[np.ndarray], cache: Path):
+    """IInt8EntropyCalibrator2 feeding one preprocessed image per batch from GPU memory."""
+    import torch
+
+    class Calibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches, self.index, self.device_batch = batches, 0, None
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names):
+            if self.index >= len(self.batches):
+                return None
+            self.device_batch = torch.from_numpy(self.batches[self.index]).cuda()
+            self.index += 1
+            return [int(self.device_batch.data_ptr())]
+
+        def read_calibration_cache(self):
+            return cache.read_bytes() if cache.is_file() else None
+
+        def write_calibration_cache(self, data) -> None:
+            atomic_write(cache, lambda temp: temp.write_bytes(bytes(data)))
+
+    return Calibrator()
+
+
+def build_engine(onnx_path: Path, engine_path: Path, info: ModelInfo, size: tuple[int, int], precision: str = "fp16",
+                 batch: int = 1, workspace_gb: float = 2.0, dla_core: int | None = None, calibration: Path | None = None,
+                 half_onnx_path: Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Parse the ONNX, configure precision/workspace/DLA, build, write engine + sidecar atomically."""
+    trt = import_tensorrt()
+    plan = plan_build(trt.__version__, precision, calibration)
+    source = half_onnx_path if plan.half_onnx else onnx_path
+    if source is None:
+        raise UserError("an fp16 build on TensorRT 11 needs the half-precision ONNX export")
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 0
+    if hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH") and trt_major(trt.__version__) < 10:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if plan.strongly_typed and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(source.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise UserError(f"TensorRT cannot parse {source.name}: {errors}")
+    for index in reversed(range(network.num_outputs)):  # engines write class maps only
+        if network.get_output(index).name == "logits":
+            network.unmark_output(network.get_output(index))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    for flag in plan.flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    width, height = size
+    shape = (batch, 3, height, width)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(network.get_input(0).name, shape, shape, shape)
+    config.add_optimization_profile(profile)
+    if plan.calibrate:
+        config.int8_calibrator = make_calibrator(trt, calibration_batches(calibration, info, size), engine_path.with_suffix(".calib"))
+        config.set_calibration_profile(profile)
+    if dla_core is not None:
+        if builder.num_DLA_cores == 0:
+            raise UserError("--dla-core: this device has no DLA (only Jetson AGX/NX Orin and Xavier do)")
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    started = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise UserError("TensorRT could not build the engine (see its log above); try more --workspace or another precision")
+    seconds = time.perf_counter() - started
+    atomic_write(engine_path, lambda temp: temp.write_bytes(bytes(serialized)))
+    write_sidecar(engine_path, info, inference_size=[width, height], batch=batch, precision=precision,
+                  tensorrt=trt.__version__, strongly_typed=plan.strongly_typed, build_seconds=round(seconds, 1),
+                  onnx=source.name, dla_core=dla_core)
+    log(f"built {engine_path.name} in {seconds:.0f} s")
+    return {"engine": str(engine_path), "seconds": seconds, "precision": precision, "tensorrt": trt.__version__}

@@ -1,0 +1,152 @@
+"""The CUDA path shared by the torch-CUDA and TensorRT backends.
+
+A frame is copied once into a pinned host buffer, sent to the GPU with a non-blocking copy
+on the backend's own stream, resized and normalised there (`preprocess_tensor`), run through
+the network with the argmax on the GPU, resized back (nearest) and copied home as a uint8
+class map. `submit` only enqueues that work and records CUDA events; `collect` waits for
+them, so the pipeline can keep several frames in flight while decode and encode run on
+their threads. Stage times come from the events (h2d, inference, d2h), not host clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dwrseg_rt.errors import UserError
+from dwrseg_rt.runtime.preprocess import preprocess_tensor, resize_class_map_tensor
+from dwrseg_rt.runtime.timing import StageTimer
+
+IN_FLIGHT = 3
+
+
+def require_cuda() -> torch.device:
+    if not torch.cuda.is_available():
+        raise UserError("this backend needs a CUDA GPU, and torch sees none (torch.cuda.is_available() is False); "
+                        "use --backend onnxruntime or torch on the CPU")
+    return torch.device("cuda")
+
+
+class PinnedRing:
+    """Reusable page-locked host buffers per shape, handed out in rotation; with one slot
+    more than the frames in flight, a buffer is never reused while its copy may be pending."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.buffers: dict[tuple, list[torch.Tensor]] = {}
+        self.taken: dict[tuple, int] = {}
+
+    def take(self, shape: tuple, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+        key = (shape, dtype)
+        ring = self.buffers.setdefault(key, [])
+        count = self.taken.get(key, 0)
+        self.taken[key] = count + 1
+        if len(ring) < self.slots:
+            ring.append(torch.empty(shape, dtype=dtype, pin_memory=torch.cuda.is_available()))
+            return ring[-1]
+        return ring[count % self.slots]
+
+
+@dataclass
+class Pending:
+    """Work enqueued on the stream for one batch; `collect` turns it into class maps."""
+
+    outputs: list[torch.Tensor]  # pinned host uint8 class maps, filled when `done` fires
+    events: tuple[torch.cuda.Event, torch.cuda.Event, torch.cuda.Event, torch.cuda.Event]
+
+
+class CudaExecution:
+    """Owns the stream, the pinned buffers and the event timing; `network` maps a normalised
+    (N, 3, h, w) device tensor to (N, h, w) class ids (any integer dtype)."""
+
+    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype) -> None:
+        self.device = require_cuda()
+        self.network, self.dtype = network, dtype
+        self.stream = torch.cuda.Stream()
+        self.host_in = PinnedRing(IN_FLIGHT + 1)
+        self.host_out = PinnedRing(IN_FLIGHT + 1)
+
+    def submit(self, frames: Sequence[np.ndarray], size: tuple[int, int], mean, std) -> Pending:
+        height, width = frames[0].shape[:2]
+        if any(f.shape != frames[0].shape for f in frames):
+            raise ValueError("a batch on the GPU needs frames of one size")
+        staged = self.host_in.take((len(frames), height, width, 3))
+        staged.numpy()[:] = np.stack(frames)
+        events = tuple(torch.cuda.Event(enable_timing=True) for _ in range(4))
+        with torch.cuda.stream(self.stream):
+            events[0].record()
+            images = staged.to(self.device, non_blocking=True)
+            events[1].record()
+            batch = preprocess_tensor(images, size, mean, std, self.dtype)
+            class_map = resize_class_map_tensor(self.network(batch).to(torch.uint8), height, width)
+            events[2].record()
+            host = self.host_out.take(tuple(class_map.shape))
+            host.copy_(class_map, non_blocking=True)
+            events[3].record()
+        return Pending([host[i] for i in range(len(frames))], events)
+
+    @staticmethod
+    def collect(pending: Pending, timer: StageTimer) -> list[np.ndarray]:
+        start, sent, computed, done = pending.events
+        done.synchronize()
+        timer.add("h2d", start.elapsed_time(sent) / 1e3)
+        timer.add("inference", sent.elapsed_time(computed) / 1e3)
+        timer.add("d2h", computed.elapsed_time(done) / 1e3)
+        return [out.numpy().copy() for out in pending.outputs]  # the ring slot is reused later
+
+
+class TorchCudaBackend:
+    """torch on CUDA: fp16 or fp32, channels_last, cudnn autotuning, and CUDA-graph replay of
+    the whole network for each static input shape (removes per-layer launch overhead)."""
+
+    def __init__(self, model: torch.nn.Module, precision: str = "fp16", cuda_graphs: bool = True) -> None:
+        if precision not in ("fp16", "fp32"):
+            raise UserError(f"the torch backend runs fp16 or fp32, not {precision}; int8 needs --backend tensorrt")
+        dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.execution = CudaExecution(self._run, dtype)
+        torch.backends.cudnn.benchmark = True
+        self.model = model.eval().to(self.execution.device, dtype=dtype, memory_format=torch.channels_last)
+        self.name = f"torch-cuda-{precision}" + ("-graph" if cuda_graphs else "")
+        self.cuda_graphs = cuda_graphs
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+
+    @torch.inference_mode()
+    def _run(self, batch: torch.Tensor) -> torch.Tensor:
+        if not self.cuda_graphs:
+            return self.model(batch).argmax(1)
+        key = tuple(batch.shape)
+        if key not in self.graphs:
+            self.graphs[key] = self._capture(batch)
+        graph, static_in, static_out = self.graphs[key]
+        static_in.copy_(batch)
+        graph.replay()
+        return static_out
+
+    def _capture(self, batch: torch.Tensor):
+        static_in = batch.clone()
+        warmup = torch.cuda.Stream()
+        warmup.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(warmup):
+            for _ in range(3):  # cudnn picks its algorithms before capture
+                self.model(static_in)
+        torch.cuda.current_stream().wait_stream(warmup)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self.model(static_in).argmax(1)
+        return graph, static_in, static_out
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """The host-preprocessed path (used by model-only benchmarks of CPU preprocessing)."""
+        with torch.cuda.stream(self.execution.stream):
+            tensor = torch.from_numpy(batch).to(self.execution.device, self.execution.dtype).contiguous(memory_format=torch.channels_last)
+            result = self._run(tensor).to(torch.uint8).cpu()
+        return result.numpy()
+
+    def submit(self, frames, size, mean, std) -> Pending:
+        return self.execution.submit(frames, size, mean, std)
+
+    def collect(self, pending: Pending, timer: StageTimer) -> list[np.ndarray]:
+        return self.execution.collect(pending, timer)

@@ -1,0 +1,28 @@
+"""The GPU path's preprocessing, run through torch on the CPU, equals the CPU path's."""
+
+import numpy as np
+import pytest
+import torch
+
+from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+from dwrseg_rt.data.synth import Street
+from dwrseg_rt.runtime.preprocess import normalize, preprocess_tensor, resize_class_map, resize_class_map_tensor, resize_frame
+
+
+@pytest.mark.parametrize("frame_size,size", [((1280, 720), (1024, 512)), ((640, 360), (1024, 512)), ((1024, 512), (1024, 512)), ((641, 479), (320, 256))])
+def test_tensor_preprocess_matches_the_cpu_preprocess(frame_size, size):
+    frame = Street(5, *frame_size).render(0.3)[0]
+    cpu = normalize(resize_frame(frame, size)[None], IMAGENET_MEAN, IMAGENET_STD)
+    device = preprocess_tensor(torch.from_numpy(frame)[None], size, IMAGENET_MEAN, IMAGENET_STD).numpy()
+    assert device.shape == cpu.shape == (1, 3, size[1], size[0])
+    levels = np.abs(device - cpu) * np.asarray(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
+    assert levels.max() <= 1.01  # at most one gray level (OpenCV resizes in fixed point)
+    assert levels.mean() < 0.2  # ~12% of values differ, by that one level
+
+
+@pytest.mark.parametrize("shape,target", [((64, 128), (512, 1024)), ((512, 1024), (720, 1280)), ((50, 70), (33, 41))])
+def test_tensor_class_map_resize_matches_opencv_nearest(shape, target):
+    class_map = np.random.default_rng(0).integers(0, 19, shape, dtype=np.uint8)
+    cpu = resize_class_map(class_map, *target)
+    device = resize_class_map_tensor(torch.from_numpy(class_map)[None], *target)[0].numpy()
+    assert (device == cpu).mean() > 0.995  # identical but for rounding at a few cell borders
