@@ -82,6 +82,21 @@ def cityscapes_files(root: str | Path, split: str) -> SegmentationFiles:
     return SegmentationFiles(pairs, CITYSCAPES, CITYSCAPES_LABEL_ID_LUT if use_label_ids else None)
 
 
+def pair_by_stem(image_dir: Path, label_dir: Path, kind: str) -> list[tuple[Path, Path]]:
+    """Images matched to the label files of the same stem; a mismatch names the problem."""
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    if not images:
+        raise UserError(f"{image_dir} holds no images")
+    if len(images) != len(labels):
+        raise UserError(f"{image_dir.parent}: {len(images)} images in {image_dir.name}/ but {len(labels)} {kind} in {label_dir.name}/")
+    missing = [p.name for p in images if p.stem not in labels]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UserError(f"{image_dir.parent}: no file in {label_dir.name}/ for {missing[0]}{more}")
+    return [(p, labels[p.stem]) for p in images]
+
+
 # CamVid annotations hold 0-10 for the 11 classes and 11 for void.
 CAMVID_LUT = np.full(256, IGNORE_INDEX, np.uint8)
 CAMVID_LUT[:11] = np.arange(11)
@@ -96,16 +111,7 @@ def camvid_files(root: str | Path, split: str) -> SegmentationFiles:
         raise UserError(f"{root} is not a CamVid root (expected train/, val/, test/ and their *annot/ folders)")
     if not image_dir.is_dir() or not label_dir.is_dir():
         raise UserError(f"{root} has no '{split}' split (need {image_dir.name}/ and {label_dir.name}/)")
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    if len(images) != len(labels):
-        raise UserError(f"{root}: {len(images)} {split} images but {len(labels)} labels")
-    missing = [p.name for p in images if p.stem not in labels]
-    if missing:
-        raise UserError(f"{root}: no label for {missing[0]} in {label_dir.name}/")
-    if not images:
-        raise UserError(f"{image_dir} holds no images")
-    return SegmentationFiles([(p, labels[p.stem]) for p in images], CAMVID, CAMVID_LUT)
+    return SegmentationFiles(pair_by_stem(image_dir, label_dir, "labels"), CAMVID, CAMVID_LUT)
 
 
 def folder_files(root: str | Path, split: str | None = None) -> SegmentationFiles:
@@ -122,17 +128,8 @@ def folder_files(root: str | Path, split: str | None = None) -> SegmentationFile
     image_dir, mask_dir = base / "images", base / "masks"
     if not image_dir.is_dir() or not mask_dir.is_dir():
         raise UserError(f"{base} needs images/ and masks/ folders")
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    if len(images) != len(masks):
-        raise UserError(f"{base}: {len(images)} images but {len(masks)} masks")
-    missing = [p.name for p in images if p.stem not in masks]
-    if missing:
-        raise UserError(f"{base}: no mask for {missing[0]} (and {len(missing) - 1} more)" if len(missing) > 1 else f"{base}: no mask for {missing[0]}")
-    if not images:
-        raise UserError(f"{image_dir} holds no images")
     labels = LabelSet(root.name or "custom", tuple(classes), tuple(default_palette(len(classes))))
-    return SegmentationFiles([(p, masks[p.stem]) for p in images], labels)
+    return SegmentationFiles(pair_by_stem(image_dir, mask_dir, "masks"), labels)
 
 
 def open_dataset(kind: str, root: str | Path, split: str) -> SegmentationFiles:

@@ -336,19 +336,19 @@ class Street:
         self._box(canvas, p.x, z, w, h * 0.55, length, p.color, label, y0=0.25)
         cabin = tuple(int(c * 0.6) for c in p.color)
         self._box(canvas, p.x, z + length * 0.25, w * 0.85, h * 0.45, length * 0.5, cabin, label, y0=0.25 + h * 0.55)
-        s = self.camera.scale(z)
-        for dx in (-w * 0.35, w * 0.35):
-            cu, cv = self.camera.project(p.x + dx, 0.3, z)
-            canvas.ellipse((cu, cv), (0.22 * s, 0.3 * s), (25, 25, 25), label, z)
+        self._wheels(canvas, p.x, z, w * 0.35, 0.3, (0.22, 0.3), label)
 
     def _draw_truck(self, canvas: Canvas, p: Prop, z: float, t: float) -> None:
         w, h, length = p.size
         self._box(canvas, p.x, z, w, h, length * 0.75, p.color, TRUCK, y0=0.4)
         self._box(canvas, p.x, z + length * 0.75, w, h * 0.8, length * 0.25, (60, 60, 70), TRUCK, y0=0.4)
+        self._wheels(canvas, p.x, z, w * 0.38, 0.45, (0.3, 0.45), TRUCK)
+
+    def _wheels(self, canvas: Canvas, x: float, z: float, offset: float, height: float, radii: tuple[float, float], label: int) -> None:
+        """The two rear wheels of a vehicle, as dark ellipses (part of the vehicle's class)."""
         s = self.camera.scale(z)
-        for dx in (-w * 0.38, w * 0.38):
-            cu, cv = self.camera.project(p.x + dx, 0.45, z)
-            canvas.ellipse((cu, cv), (0.3 * s, 0.45 * s), (25, 25, 25), TRUCK, z)
+        for dx in (-offset, offset):
+            canvas.ellipse(self.camera.project(x + dx, height, z), (radii[0] * s, radii[1] * s), (25, 25, 25), label, z)
 
     def _draw_bus(self, canvas: Canvas, p: Prop, z: float, t: float) -> None:
         w, h, length = p.size
