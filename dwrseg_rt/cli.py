@@ -58,7 +58,7 @@ def default_weights() -> Path:
 
 
 # Options shared by several commands, defined once.
-Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (.pt) or exported .onnx; default: the shipped demo model.")]
+Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (.pt), exported .onnx or TensorRT .engine; default: the shipped demo model.")]
 Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | tensorrt | torch | onnxruntime (auto: TensorRT on a GPU if installed, else torch on CUDA, else onnxruntime on CPU).")]
 Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8 is TensorRT only).")]
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the checkpoint's (1024x512 as in the paper).")]
@@ -138,15 +138,16 @@ def video(
     if overlay + mask + side_by_side > 1:
         raise UserError("choose one of --overlay, --mask and --side-by-side")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
+    plans = plan_jobs(inputs, output, mode)
     segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size), precision)
     info = segmenter.info
     unknown = [name for name in ignore_class or [] if name not in info.classes]
     if unknown:
         raise UserError(f"--ignore-class {unknown[0]!r} is not a class of this model; classes: {', '.join(info.classes)}")
     renderer = Renderer(info.palette, info.classes, mode, alpha, tuple(info.classes.index(n) for n in ignore_class or []), legend)
-    plans = plan_jobs(inputs, output, segmenter, renderer, masks_dir, force, Viewer() if show else None)
     with LazyProgress() as progress:
-        outcomes = run_plans(plans, on_start=lambda job, name: progress.reset(f"segmenting {Path(name).name}", job.total_frames),
+        outcomes = run_plans(plans, segmenter, renderer, masks_dir, force, Viewer() if show else None,
+                             on_start=lambda job, name: progress.reset(f"segmenting {Path(name).name}", job.total_frames),
                              on_frame=lambda done, fps: progress.update(completed=done, rate=f"{fps:5.1f} fps"))
     results = [o.result for o in outcomes if o.result]
     for result in results:
@@ -251,16 +252,12 @@ def train(
                          batch_size=batch_size, lr=lr, warmup=warmup, crop=parse_size(crop), scale=parse_range(scale),
                          input_size=parse_size(input_size), workers=workers, seed=seed, half_weights=half_weights,
                          val_every=val_every, amp=amp, tensorboard=tensorboard, run_dir=run_dir)
-    with progress_bar() as progress:
-        task = progress.add_task("training", total=None, rate="")
-
-        def on_step(step: int, total: int, loss: float, rate: float) -> None:
-            progress.update(task, completed=step, total=total, rate=f"loss {loss:.3f} lr {rate:.4f}")
-
+    with LazyProgress("training") as progress:
         try:
-            summary = run_training(config, on_step, resume)
+            summary = run_training(config, lambda step, total, loss, rate: progress.update(
+                completed=step, total=total, rate=f"loss {loss:.3f} lr {rate:.4f}"), resume)
         except KeyboardInterrupt:
-            progress.stop()
+            progress.bar.stop()
             err.print(f"interrupted; continue with: dwrseg-rt train ... --resume {config.run_dir}")
             raise typer.Exit(130) from None
     best = f", best val mIoU {summary['val_miou'] * 100:.2f}%" if "val_miou" in summary else ""

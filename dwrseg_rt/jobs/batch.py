@@ -23,11 +23,11 @@ class Plan:
     """One job to build when its turn comes (so opening a bad file fails only that job)."""
 
     name: str
-    build: Callable[[], Job]
+    build: Callable[[dict], Job]  # called with the shared segmenter, renderer and output settings
 
 
-def plan_jobs(specs: list[str], output: Path | None, segmenter: Segmenter, renderer: Renderer,
-              masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None) -> list[Plan]:
+def plan_jobs(specs: list[str], output: Path | None, mode: str) -> list[Plan]:
+    """Check and expand the inputs (before any model is loaded) into one plan per output."""
     live, videos, images = expand_inputs(specs)
     several = len(live) + len(videos) + (1 if images else 0) > 1
     if several and output is not None and output.suffix:
@@ -36,8 +36,6 @@ def plan_jobs(specs: list[str], output: Path | None, segmenter: Segmenter, rende
     duplicate = next((s for s in stems if stems.count(s) > 1), None)
     if duplicate:
         raise UserError(f"two input images are named {duplicate}; their outputs would collide")
-    mode = renderer.mode
-    common = {"segmenter": segmenter, "renderer": renderer, "masks_dir": masks_dir, "force": force, "viewer": viewer}
 
     def video_target(stem: str, beside: Path) -> Path:
         if output is not None and not several:
@@ -46,14 +44,14 @@ def plan_jobs(specs: list[str], output: Path | None, segmenter: Segmenter, rende
 
     plans = []
     for spec in live:
-        def build(spec=spec) -> Job:
+        def build(common: dict, spec=spec) -> Job:
             source = LiveSource(spec)
             if several and output is not None:
                 output.mkdir(parents=True, exist_ok=True)
             return VideoJob(source, video_target(source.name, Path.cwd()), **common)
         plans.append(Plan(spec, build))
     for path in videos:
-        def build(path=path) -> Job:
+        def build(common: dict, path=path) -> Job:
             target = video_target(path.stem, path.parent)
             if several:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +59,7 @@ def plan_jobs(specs: list[str], output: Path | None, segmenter: Segmenter, rende
         plans.append(Plan(str(path), build))
     if images:
         plans.append(Plan(f"{len(images)} images" if len(images) > 1 else str(images[0]),
-                          lambda: ImageJob(ImageSource(images), output, **common)))
+                          lambda common: ImageJob(ImageSource(images), output, **common)))
     return plans
 
 
@@ -72,14 +70,16 @@ class Outcome:
     error: str | None = None
 
 
-def run_plans(plans: list[Plan], on_start: Callable[[Job, str], None] | None = None,
+def run_plans(plans: list[Plan], segmenter: Segmenter, renderer: Renderer, masks_dir: Path | None = None,
+              force: bool = False, viewer: Viewer | None = None, on_start: Callable[[Job, str], None] | None = None,
               on_frame: Callable[[int, float], None] | None = None) -> list[Outcome]:
     """Run each plan; with several, a failure is recorded and the next one runs.
     Stops after a job that was interrupted (Ctrl+C/SIGTERM)."""
+    common = {"segmenter": segmenter, "renderer": renderer, "masks_dir": masks_dir, "force": force, "viewer": viewer}
     outcomes = []
     for plan in plans:
         try:
-            job = plan.build()
+            job = plan.build(common)
             if on_start:
                 on_start(job, plan.name)
             result = job.run(on_frame)
