@@ -462,11 +462,15 @@ def info(weights: Weights = None) -> None:
     table = Table(show_header=False)
     for key, value in environment_report().items():
         table.add_row(key, str(value))
-    payload = read_checkpoint(weights or default_weights())
-    meta = payload["info"]
-    table.add_row("weights", str(weights or default_weights()))
-    table.add_row("model", f"DWRSeg-{meta['variant'].upper()}, {len(meta['classes'])} classes ({meta['label_set']}), input {meta['input_size'][0]}x{meta['input_size'][1]}")
-    table.add_row("trained", json.dumps({k: meta["training"].get(k) for k in ("dataset", "iterations", "val_miou", "date")}))
+    path = weights or default_weights()
+    table.add_row("weights", str(path))
+    try:
+        meta = read_checkpoint(path)["info"]
+    except UserError as exc:  # the versions above are still worth printing
+        table.add_row("model", f"[red]{exc}[/red]")
+    else:
+        table.add_row("model", f"DWRSeg-{meta['variant'].upper()}, {len(meta['classes'])} classes ({meta['label_set']}), input {meta['input_size'][0]}x{meta['input_size'][1]}")
+        table.add_row("trained", json.dumps({k: meta["training"].get(k) for k in ("dataset", "iterations", "val_miou", "date")}))
     out.print(table)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 
 from dwrseg_rt import __version__
@@ -15,6 +16,19 @@ def _version(module: str) -> str:
         return "not installed"
 
 
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo on Linux) and the number of cores Python may use."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
+
+
 def environment_report() -> dict[str, str]:
     import torch
 
@@ -24,7 +38,7 @@ def environment_report() -> dict[str, str]:
         "dwrseg-rt": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "torch": torch.__version__,
         "cuda": cuda,
         "gpus": ", ".join(devices) or "none",
