@@ -14,7 +14,6 @@ import pytest
 from conftest import run_cli
 from dwrseg_rt.checkpoint import load_checkpoint
 from dwrseg_rt.data.synth import Street
-from dwrseg_rt.errors import UserError
 from dwrseg_rt.ros.bag import storage_name
 from dwrseg_rt.ros.core import SegmentationCore, output_topic
 from dwrseg_rt.ros.messages import UnsupportedImage, image_to_rgb, make_image
@@ -67,6 +66,29 @@ def test_compressed_images(fmt):
     decoded = image_to_rgb(CompressedImage(header=header(1), format=fmt, data=encoded.reshape(-1)))
     assert decoded.shape == rgb.shape
     assert np.abs(decoded.astype(int) - rgb).mean() < (6 if fmt == "jpeg" else 0.001)
+
+
+@pytest.mark.parametrize("data_as", ["array", "bytes", "array.array"])
+def test_output_images_round_trip_in_every_data_container(data_as):
+    """rosbags takes numpy data, CycloneDDS bytes, rclpy array.array('B'): all read back the same."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class AnyImage:  # the field set every ROS layer's Image has
+        header: object
+        height: int
+        width: int
+        encoding: str
+        is_bigendian: int
+        step: int
+        data: object
+
+    rgb = street(3)
+    message = make_image(AnyImage, header(3), rgb, "rgb8", data_as)
+    assert message.step == 96 * 3 and message.header.frame_id == "camera_1"
+    assert np.array_equal(image_to_rgb(message), rgb)
+    mono = make_image(AnyImage, header(3), rgb[..., 0], "mono8", data_as)
+    assert np.array_equal(image_to_rgb(mono)[..., 0], rgb[..., 0])
 
 
 def test_unusable_inputs_raise_a_clear_error():

@@ -60,15 +60,14 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def make_image(image_class: type, header: Any, array: np.ndarray, encoding: str, data_as: str = "array") -> Any:
-    """A sensor_msgs/Image of `image_class` holding `array` (mono8: HxW, rgb8: HxWx3).
+def make_image(image_class: type, header: Any, pixels: np.ndarray, encoding: str, data_as: str = "array") -> Any:
+    """A sensor_msgs/Image of `image_class` holding `pixels` (mono8: HxW, rgb8: HxWx3).
 
     `data_as` says what the class wants in `data`: "array" (rosbags), "bytes" (CycloneDDS),
     "array.array" (rclpy: its fast path; a bytes value is checked element by element).
     """
-    array = np.ascontiguousarray(array, np.uint8)
-    height, width = array.shape[:2]
-    step = array.strides[0]
-    flat = array.reshape(-1)
+    pixels = np.ascontiguousarray(pixels, np.uint8)
+    height, width = pixels.shape[:2]
+    flat = pixels.reshape(-1)
     data = {"array": lambda: flat, "bytes": flat.tobytes, "array.array": lambda: array.array("B", flat.tobytes())}[data_as]()
-    return image_class(header=header, height=height, width=width, encoding=encoding, is_bigendian=0, step=step, data=data)
+    return image_class(header=header, height=height, width=width, encoding=encoding, is_bigendian=0, step=pixels.strides[0], data=data)

@@ -7,6 +7,7 @@ stacks are imported where they are used and a missing one is a one-line `UserErr
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,16 +101,8 @@ def resolve_backend(name: str) -> str:
     if name != "auto":
         return name
     if torch.cuda.is_available():
-        try:
-            import tensorrt  # noqa: F401
-        except ImportError:
-            return "torch"
-        return "tensorrt"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "torch"
-    return "onnxruntime"
+        return "tensorrt" if importlib.util.find_spec("tensorrt") else "torch"
+    return "onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
 
 
 @dataclass
