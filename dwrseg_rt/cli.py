@@ -362,7 +362,7 @@ def export_engine(weights, model, info, size, precision, calibration, workspace,
 
 @app.command()
 def bench(
-    backend: Annotated[list[str], typer.Option("--backend", "-b", help="Backend to measure; repeat to compare several in one table.")] = ["torch", "onnxruntime"],
+    backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b", help="Backend to measure; repeat to compare several in one table (default: torch and onnxruntime).")] = None,
     precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Precision to measure; repeat to compare (default: each backend's).")] = None,
     weights: Weights = None,
     size: Size = None,
@@ -379,7 +379,8 @@ def bench(
     from dwrseg_rt.runtime.benchmark import run_benchmarks
 
     with err.status("benchmarking"):
-        report = run_benchmarks(weights or default_weights(), backend, parse_size(size), clip, batch, warmup, iterations, precision)
+        report = run_benchmarks(weights or default_weights(), backend or ["torch", "onnxruntime"], parse_size(size), clip, batch,
+                                warmup, iterations, precision)
     table = Table(title=f"dwrseg-rt bench  |  batch {batch}  |  {iterations} iterations after {warmup} warm-up")
     for column in ("backend", "size", "model fps", "mean ms", "p50 ms", "p90 ms", "p99 ms", "pipeline fps", "pipeline/model"):
         table.add_column(column, justify="left" if column == "backend" else "right")

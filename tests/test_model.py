@@ -27,10 +27,10 @@ def test_logits_have_the_input_size_for_any_shape(variant, height, width):
 
 
 def test_l_is_deeper_than_b():
-    b, l = build_model("b"), build_model("l")
-    assert len(b.stage2) == 1 + 7 and len(l.stage2) == 1 + 8
-    assert len(b.stage3) == 1 + 3 and len(l.stage3) == 1 + 8
-    assert len(b.stage4) == 1 + 3 and len(l.stage4) == 1 + 3
+    base, large = build_model("b"), build_model("l")
+    assert len(base.stage2) == 1 + 7 and len(large.stage2) == 1 + 8
+    assert len(base.stage3) == 1 + 3 and len(large.stage3) == 1 + 8
+    assert len(base.stage4) == 1 + 3 and len(large.stage4) == 1 + 3
 
 
 def test_unknown_variant_is_refused():

@@ -409,7 +409,7 @@ class Street:
         for lane in range(-self.lanes + 1, self.lanes):
             x = lane * 3.3
             dash = 6.0 if lane != 0 else 1e9
-            start = -((travelled % 12.0)) if lane != 0 else NEAR
+            start = -(travelled % 12.0) if lane != 0 else NEAR
             for z0 in np.arange(start, FAR, 12.0 if lane != 0 else 1e9):
                 a, b = max(z0, NEAR * 0.6), min(z0 + dash, FAR)
                 if b <= a:
