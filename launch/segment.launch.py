@@ -1,5 +1,5 @@
 """ros2 launch dwrseg_rt segment.launch.py [image_topic:=...] [weights:=...] [backend:=...]
-[params_file:=...] [namespace:=...] [compressed:=true] [reliability:=reliable]"""
+[precision:=fp16] [params_file:=...] [namespace:=...] [compressed:=true] [reliability:=reliable]"""
 
 import os
 
@@ -16,13 +16,14 @@ def generate_launch_description() -> LaunchDescription:
         "image_topic": ("/camera/image_raw", "input sensor_msgs/Image topic"),
         "compressed": ("false", "subscribe to <image_topic>/compressed instead"),
         "weights": ("", ".pt or .onnx weights (empty: the shipped demo model)"),
-        "backend": ("auto", "auto | torch | onnxruntime"),
+        "backend": ("auto", "auto | tensorrt | torch | onnxruntime"),
+        "precision": ("", "fp32 | fp16 | int8 (empty: fp16 on GPUs, fp32 on CPU)"),
         "inference_size": ("", "WxH (empty: the checkpoint's)"),
         "reliability": ("best_effort", "best_effort | reliable"),
         "params_file": (default_params, "YAML with the node's parameters"),
         "namespace": ("", "namespace for the node and its topics"),
     }
-    overrides = {name: LaunchConfiguration(name) for name in ("compressed", "weights", "backend", "inference_size", "reliability")}
+    overrides = {name: LaunchConfiguration(name) for name in ("compressed", "weights", "backend", "precision", "inference_size", "reliability")}
     node = Node(
         package="dwrseg_rt",
         executable="segment_node",

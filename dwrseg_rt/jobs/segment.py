@@ -24,15 +24,16 @@ from dwrseg_rt.io.render import Renderer
 from dwrseg_rt.io.sources import Frame, ImageSource, LiveSource, VideoFileSource
 from dwrseg_rt.io.video import VideoWriter, check_output_path
 from dwrseg_rt.io.viewer import Viewer
-from dwrseg_rt.runtime.backends import load_backend
+from dwrseg_rt.runtime.backends import EngineOptions, load_backend
 from dwrseg_rt.runtime.pipeline import run_pipeline
 from dwrseg_rt.runtime.segmenter import Segmenter
 
 LIVE_TIME_BASE = Fraction(1, 1000)
 
 
-def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None) -> Segmenter:
-    runner, info, inference_size = load_backend(weights, backend, size, precision=precision)
+def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None,
+                   engine: EngineOptions | None = None) -> Segmenter:
+    runner, info, inference_size = load_backend(weights, backend, size, precision=precision, engine=engine)
     return Segmenter(runner, info, inference_size)
 
 

@@ -9,6 +9,7 @@ has subscribers; outputs carry the input header unchanged.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,10 +21,13 @@ PARAMETERS = {
     "input_topic": DEFAULT_INPUT,  # remappable; "<topic>/compressed" is used when compressed is true
     "compressed": False,
     "weights": "",  # .pt or .onnx; empty: the shipped demo model
-    "backend": "auto",  # auto | torch | onnxruntime
+    "backend": "auto",  # auto | tensorrt | torch | onnxruntime
+    "precision": "",  # fp32 | fp16 | int8; empty: fp16 on GPUs, fp32 on CPU
     "inference_size": "",  # "1024x512"; empty: the checkpoint's
     "alpha": 0.5,
-    "build_only": False,  # prepare the backend (export and cache), then exit: for provisioning
+    "engine_cache_dir": "",  # where TensorRT engines are cached; empty: ~/.cache/dwrseg-rt
+    "force_rebuild": False,  # rebuild the TensorRT engine even if one is cached
+    "build_only": False,  # build/export and cache the backend, then exit: for vehicle provisioning
     "reliability": "best_effort",  # or "reliable" (bag playback, some drivers)
     "log_period": 5.0,  # seconds between timing log lines
 }
@@ -73,9 +77,13 @@ def make_node_class():
         def activate(self) -> None:
             from dwrseg_rt.cli import default_weights, parse_size
             from dwrseg_rt.jobs.segment import load_segmenter
+            from dwrseg_rt.runtime.backends import EngineOptions
 
+            if self.param("engine_cache_dir"):
+                os.environ["DWRSEG_RT_CACHE"] = self.param("engine_cache_dir")  # read by the engine cache
             weights = Path(self.param("weights") or default_weights())
-            segmenter = load_segmenter(weights, self.param("backend"), parse_size(self.param("inference_size") or None))
+            segmenter = load_segmenter(weights, self.param("backend"), parse_size(self.param("inference_size") or None),
+                                       self.param("precision") or None, EngineOptions(force_rebuild=self.param("force_rebuild")))
             self.core = SegmentationCore(segmenter, Image, "array.array", float(self.param("alpha")))
             self.get_logger().info(f"{weights.name} on {segmenter.backend.name} at {segmenter.size[0]}x{segmenter.size[1]}")
             topic = input_topic(self.param("input_topic"), self.param("compressed"))
