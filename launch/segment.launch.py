@@ -1,35 +1,53 @@
 """ros2 launch dwrseg_rt segment.launch.py [image_topic:=...] [weights:=...] [backend:=...]
-[precision:=fp16] [params_file:=...] [namespace:=...] [compressed:=true] [reliability:=reliable]"""
+[precision:=fp16] [params_file:=...] [namespace:=...] [compressed:=true] [reliability:=reliable]
+
+Parameters come from `params_file` (default: the package's config/params.yaml); a launch
+argument overrides its parameter only when it is given.
+"""
 
 import os
 
+import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+# launch argument -> node parameter it overrides, and its help
+OVERRIDES = {
+    "image_topic": ("input_topic", "input sensor_msgs/Image topic"),
+    "compressed": ("compressed", "true: subscribe to <image_topic>/compressed"),
+    "weights": ("weights", ".pt, .onnx or .engine weights"),
+    "backend": ("backend", "auto | tensorrt | torch | onnxruntime"),
+    "precision": ("precision", "fp32 | fp16 | int8"),
+    "inference_size": ("inference_size", "WxH, e.g. 1024x512"),
+    "reliability": ("reliability", "best_effort | reliable"),
+}
+
+
+def segment_node(context):
+    overrides = {}
+    for argument, (parameter, _) in OVERRIDES.items():
+        text = LaunchConfiguration(argument).perform(context)
+        if text != "":
+            overrides[parameter] = yaml.safe_load(text) if parameter == "compressed" else text
+    return [Node(
+        package="dwrseg_rt",
+        executable="segment_node",
+        name="segment_node",
+        namespace=LaunchConfiguration("namespace").perform(context),
+        parameters=[LaunchConfiguration("params_file").perform(context), overrides],
+        output="screen",
+    )]
 
 
 def generate_launch_description() -> LaunchDescription:
     default_params = os.path.join(get_package_share_directory("dwrseg_rt"), "config", "params.yaml")
-    arguments = {
-        "image_topic": ("/camera/image_raw", "input sensor_msgs/Image topic"),
-        "compressed": ("false", "subscribe to <image_topic>/compressed instead"),
-        "weights": ("", ".pt or .onnx weights (empty: the shipped demo model)"),
-        "backend": ("auto", "auto | tensorrt | torch | onnxruntime"),
-        "precision": ("", "fp32 | fp16 | int8 (empty: fp16 on GPUs, fp32 on CPU)"),
-        "inference_size": ("", "WxH (empty: the checkpoint's)"),
-        "reliability": ("best_effort", "best_effort | reliable"),
-        "params_file": (default_params, "YAML with the node's parameters"),
-        "namespace": ("", "namespace for the node and its topics"),
-    }
-    overrides = {name: LaunchConfiguration(name) for name in ("compressed", "weights", "backend", "precision", "inference_size", "reliability")}
-    node = Node(
-        package="dwrseg_rt",
-        executable="segment_node",
-        name="segment_node",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"), {"input_topic": LaunchConfiguration("image_topic"), **overrides}],
-        output="screen",
-    )
-    return LaunchDescription([DeclareLaunchArgument(n, default_value=d, description=h) for n, (d, h) in arguments.items()] + [node])
+    arguments = [DeclareLaunchArgument(name, default_value="", description=f"{help_text} (default: from params_file)")
+                 for name, (_, help_text) in OVERRIDES.items()]
+    arguments += [
+        DeclareLaunchArgument("params_file", default_value=default_params, description="YAML with the node's parameters"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace for the node and its topics"),
+    ]
+    return LaunchDescription(arguments + [OpaqueFunction(function=segment_node)])
