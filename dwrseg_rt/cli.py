@@ -198,6 +198,7 @@ def synth(
     clip_frames: Annotated[int, typer.Option(min=0, help="Frames of the drive clip (0: no clip).")] = 90,
     size: Annotated[str, typer.Option("--size", "-s", help="Image size WxH.")] = "1024x512",
     fps: Annotated[int, typer.Option(min=1, help="Clip frame rate.")] = 30,
+    force: Force = False,
 ) -> None:
     """Generate synthetic street scenes with Cityscapes labels, and a drive clip.
 
@@ -209,6 +210,8 @@ def synth(
     width, height = parse_size(size)
     if output.exists() and not output.is_dir():
         raise UserError(f"{output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise UserError(f"{output} is not empty; pass --force to write into it")
     with progress_bar() as progress:
         task = progress.add_task("drawing streets", total=train + val + clip_frames, rate="")
         generate(output, seed, train, val, clip_frames, width, height, fps, on_progress=lambda: progress.advance(task))

@@ -46,3 +46,13 @@ def test_generate_is_deterministic(tmp_path):
     generate(tmp_path / "b", seed=5, train=1, val=1, clip_frames=0, width=128, height=64)
     for path in (tmp_path / "a").rglob("*.png"):
         assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_synth_command_writes_a_clip_and_will_not_write_into_a_used_folder(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("synth", tmp_path / "world", "--train", "1", "--val", "0", "--clip-frames", "3", "--size", "128x64")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "world" / "drive.mp4").is_file()
+    again = run_cli("synth", tmp_path / "world", "--train", "1", "--val", "0", "--clip-frames", "3")
+    assert again.returncode != 0 and "--force" in again.stderr
