@@ -239,6 +239,7 @@ def train(
     tensorboard: Annotated[bool, typer.Option(help="Also log to TensorBoard in the run folder.")] = False,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: <output stem>_run/).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue from a run folder or its last.pt, exactly where it stopped.")] = None,
+    init: Annotated[Optional[Path], typer.Option(help="Start from these weights (fine-tuning); a classifier for another class count starts fresh.")] = None,
     half_weights: Annotated[bool, typer.Option(help="Store fp16 weights in the final checkpoint (half the size).")] = False,
     force: Force = False,
 ) -> None:
@@ -254,7 +255,7 @@ def train(
     config = TrainConfig(dataset=dataset, data=data, output=output, variant=variant, epochs=epochs, iterations=iterations,
                          batch_size=batch_size, lr=lr, warmup=warmup, crop=parse_size(crop), scale=parse_range(scale),
                          input_size=parse_size(input_size), workers=workers, seed=seed, half_weights=half_weights,
-                         val_every=val_every, amp=amp, tensorboard=tensorboard, run_dir=run_dir)
+                         val_every=val_every, amp=amp, tensorboard=tensorboard, run_dir=run_dir, init=init)
     with LazyProgress("training") as progress:
         try:
             summary = run_training(config, lambda step, total, loss, rate: progress.update(
@@ -496,6 +497,11 @@ def main() -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:  # disk full, permission denied, a path that vanished: the system's words, one line
+        if debug:
+            raise
+        print(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if getattr(exc, "filename", None) else ""), file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

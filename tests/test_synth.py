@@ -51,8 +51,8 @@ def test_generate_is_deterministic(tmp_path):
 def test_synth_command_writes_a_clip_and_will_not_write_into_a_used_folder(tmp_path):
     from conftest import run_cli
 
-    result = run_cli("synth", tmp_path / "world", "--train", "1", "--val", "0", "--clip-frames", "3", "--size", "128x64")
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "world" / "drive.mp4").is_file()
-    again = run_cli("synth", tmp_path / "world", "--train", "1", "--val", "0", "--clip-frames", "3")
+    result = run_cli("synth", tmp_path / "new" / "world", "--train", "0", "--val", "0", "--clip-frames", "3", "--size", "128x64")
+    assert result.returncode == 0, result.stderr  # the README's first command: a clip alone, into a new folder
+    assert (tmp_path / "new" / "world" / "drive.mp4").is_file()
+    again = run_cli("synth", tmp_path / "new" / "world", "--train", "1", "--val", "0", "--clip-frames", "3")
     assert again.returncode != 0 and "--force" in again.stderr

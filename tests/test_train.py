@@ -173,3 +173,20 @@ def test_unknown_label_values_stop_training_with_a_clear_error(tmp_path):
     cv2.imwrite(str(root / "masks" / "img0.png"), np.full((48, 64), 7, np.uint8))
     with pytest.raises(UserError, match=r"label values \[7\]"):
         train(TrainConfig(dataset="folder", data=root, output=tmp_path / "m.pt", iterations=3, batch_size=6, crop=(64, 48), workers=0))
+
+
+def test_init_copies_every_fitting_tensor_and_leaves_another_classifier_fresh(tmp_path, checkpoint):
+    import torch
+
+    from dwrseg_rt.model import build_model
+    from dwrseg_rt.train.trainer import initialise_from
+
+    source, _ = load_checkpoint(checkpoint)  # 19 classes
+    target = build_model("b", num_classes=2)
+    fresh = initialise_from(target, checkpoint, "b")
+    assert fresh == ["head.1.weight", "head.1.bias"]
+    for name, tensor in target.state_dict().items():
+        if name not in fresh:
+            assert torch.equal(tensor, source.state_dict()[name]), name
+    with pytest.raises(UserError, match="not DWRSeg-L"):
+        initialise_from(build_model("l", 2), checkpoint, "l")

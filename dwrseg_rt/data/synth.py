@@ -465,6 +465,7 @@ def generate(
     Returns the files written for the clip (empty list when clip_frames is 0).
     """
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     for split, count, stream in (("train", train, 0), ("val", val, 1)):
         for index in range(count):
             street = Street(derive_seed(seed, stream, index), width, height)

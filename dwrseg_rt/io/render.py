@@ -38,14 +38,11 @@ class Renderer:
         return blended
 
     def __call__(self, frame: np.ndarray, class_map: np.ndarray) -> np.ndarray:
-        if self.mode == "mask":
-            picture = self.color_mask(class_map)
-        elif self.mode == "overlay":
-            picture = self.overlay(frame, class_map)
-        else:
-            picture = np.concatenate([frame, self.overlay(frame, class_map)], axis=1)
+        picture = self.color_mask(class_map) if self.mode == "mask" else self.overlay(frame, class_map)
         if self.legend:
             self.draw_legend(picture, class_map)
+        if self.mode == "side-by-side":
+            return np.concatenate([frame, picture], axis=1)
         return picture
 
     def draw_legend(self, picture: np.ndarray, class_map: np.ndarray) -> None:
@@ -53,7 +50,7 @@ class Renderer:
         present = [c for c in np.flatnonzero(np.bincount(class_map.ravel(), minlength=256)) if self.drawn[c]]
         if not present:
             return
-        scale = max(0.35, picture.shape[0] / 1400)
+        scale = max(0.35, picture.shape[0] / 1000)
         row = int(26 * scale / 0.5)
         width = int(max(cv2.getTextSize(self.classes[c], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for c in present) + row * 1.6)
         height = row * len(present) + row // 3

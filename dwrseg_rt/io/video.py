@@ -183,14 +183,19 @@ class VideoWriter:
         """Flush and rename into place (commit), or delete. An incomplete (interrupted) file
         gets audio only up to its last video frame."""
         try:
-            for packet in self.stream.encode():
-                self.container.mux(packet)
-            if self.audio is not None:
-                self.audio.mux_until(None if complete else self.last_time)
+            if commit:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+                if self.audio is not None:
+                    self.audio.mux_until(None if complete else self.last_time)
         finally:
             if self.audio is not None:
                 self.audio.close()
-            self.container.close()
+            try:
+                self.container.close()
+            except av.FFmpegError:
+                if commit:
+                    raise
         if commit and self.frames:
             os.replace(self.temp, self.path)
         else:

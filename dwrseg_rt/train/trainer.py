@@ -66,6 +66,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision, on CUDA only
     tensorboard: bool = False
     run_dir: Path | None = None  # last.pt, best.pt, log.csv; default: <output stem>_run/
+    init: Path | None = None  # start from these weights (fine-tuning), e.g. Cityscapes -> CamVid
     augment: AugmentConfig = field(init=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +211,8 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
         return torch.from_numpy(normalize(images, mean, std)), torch.from_numpy(targets.astype(np.int64))
 
     model = build_model(config.variant, labels.num_classes)
+    if config.init is not None and resume is None:
+        initialise_from(model, config.init, config.variant)
     if ddp.world > 1 and ddp.device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # CPU (gloo) has no SyncBN
     model = model.to(ddp.device, memory_format=torch.channels_last)
@@ -303,9 +306,25 @@ def info_with(info: ModelInfo, config: TrainConfig, step: int, total: int, loss:
         "date": datetime.date.today().isoformat(), "dwrseg_rt": __version__, "torch": str(torch.__version__),
         "recipe": {k: getattr(config, k) for k in ("momentum", "weight_decay", "power", "warmup")},
     }
+    if config.init is not None:
+        training["init"] = str(config.init)
     if val_miou is not None:
         training["val_miou"] = val_miou
     return ModelInfo(**{**info.to_dict(), "training": training})
+
+
+def initialise_from(model: torch.nn.Module, weights: Path, variant: str) -> list[str]:
+    """Copy every tensor of `weights` whose name and shape fit; returns the names left fresh
+    (the classifier when the class count differs)."""
+    from dwrseg_rt.checkpoint import load_checkpoint
+
+    source, _ = load_checkpoint(weights, variant=variant)
+    incoming = source.state_dict()
+    state = model.state_dict()
+    fresh = [name for name, tensor in state.items() if name not in incoming or incoming[name].shape != tensor.shape]
+    state.update({name: incoming[name] for name in state if name not in fresh})
+    model.load_state_dict(state)
+    return fresh
 
 
 def validate(model: torch.nn.Module, info: ModelInfo, files: SegmentationFiles, ddp: Distributed) -> float:
