@@ -394,6 +394,8 @@ def bench(
         table.add_row(entry["backend"], "x".join(map(str, model["size"])), f"{model['throughput_fps']:.1f}", f"{latency['mean']:.1f}",
                       f"{latency['median']:.1f}", f"{latency['p90']:.1f}", f"{latency['p99']:.1f}",
                       f"{pipeline['pipeline_fps']:.1f}" if pipeline else "-", f"{entry['pipeline_over_model']:.2f}" if pipeline else "-")
+        if "device_ms" in model:
+            err.print(f"{entry['backend']}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in model["device_ms"].items()) + " (CUDA events)")
         if model["high_variance"]:
             err.print(f"warning: {entry['backend']} latency varies a lot (cv {latency['cv']:.2f}); the machine may be busy")
     out.print(table)

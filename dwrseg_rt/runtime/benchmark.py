@@ -15,6 +15,7 @@ import numpy as np
 
 from dwrseg_rt.runtime.backends import load_backend
 from dwrseg_rt.runtime.segmenter import Segmenter
+from dwrseg_rt.runtime.timing import StageTimer
 
 
 def latency_stats(seconds: list[float]) -> dict[str, float]:
@@ -28,26 +29,43 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch: int = 1, warmup: int = 3,
                 iterations: int = 20, precision: str | None = None) -> dict:
-    """Throughput and latency of the backend alone on a realistic preprocessed batch (host
-    input and output included, as the pipeline sees it)."""
+    """Throughput and latency of the model on a realistic frame at the inference size.
+
+    CPU backends: the backend alone on a preprocessed batch. CUDA backends: the device path
+    (pinned H2D, GPU preprocessing, network, argmax, D2H), with H2D / compute / D2H from CUDA
+    events; latency is the host's wait for each batch.
+    """
     from dwrseg_rt.export.onnx import sample_image
 
     runner, info, inference_size = load_backend(weights, backend, size, precision=precision)
     segmenter = Segmenter(runner, info, inference_size)
-    inputs = segmenter.preprocess([sample_image(inference_size)] * batch)
+    frames = [sample_image(inference_size)] * batch
+    on_device = hasattr(runner, "submit")
+    inputs = None if on_device else segmenter.preprocess(frames)
+
+    def run() -> None:
+        if on_device:
+            segmenter.collect(segmenter.submit(frames))
+        else:
+            runner.infer(inputs)
+
     for _ in range(warmup):
-        runner.infer(inputs)
+        run()
+    segmenter.timer = StageTimer()  # keep the warm-up out of the event timings
     latencies = []
     for _ in range(iterations):
         start = time.perf_counter()
-        runner.infer(inputs)
+        run()
         latencies.append(time.perf_counter() - start)
     stats = latency_stats(latencies)
-    return {
+    result = {
         "mode": "model", "backend": runner.name, "precision": precision, "size": list(inference_size), "batch": batch,
         "warmup": warmup, "iterations": iterations, "throughput_fps": batch * 1000.0 / stats["mean"],
         "latency_ms": stats, "high_variance": stats["cv"] > 0.1,
     }
+    if on_device:
+        result["device_ms"] = {stage: values["mean_ms"] for stage, values in segmenter.timer.summary().items()}
+    return result
 
 
 def bench_stages_alone(clip: Path) -> dict[str, float]:
