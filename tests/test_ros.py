@@ -220,7 +220,10 @@ def test_dds_bridge_end_to_end_on_loopback(checkpoint, tmp_path, monkeypatch):
         sent, received = {}, {name: [] for name in readers}
         deadline = time.time() + 120
         index, bridge_exit = 0, time.time()
+        bad = dds.Image(dds.Header(dds.Time(1, 0), "bad"), 48, 96, "yuv422", 0, 96 * 2, bytes(96 * 2 * 48))
         while len(received["class_mask"]) < 3 and time.time() < deadline:
+            if bridge.poll() is None and index % 4 == 0:
+                writer.write(bad)  # an unusable frame now and then: logged (rate-limited), skipped, node goes on
             if bridge.poll() is None:  # keep feeding while it runs; after it exits, collect what is in flight
                 stamp = dds.Header(dds.Time(1700000000 + index, 500 + index), f"cam{index}")
                 sent[(stamp.stamp.sec, stamp.stamp.nanosec)] = stamp.frame_id
@@ -245,7 +248,20 @@ def test_dds_bridge_end_to_end_on_loopback(checkpoint, tmp_path, monkeypatch):
         assert (mask.encoding, mask.height, mask.width, mask.step) == ("mono8", 48, 96, 96)
         assert max(mask.data) < 19
     assert all(o.encoding == "rgb8" for o in received["overlay"])
+    assert all(m.header.frame_id != "bad" for m in received["class_mask"])
     assert "processed 3 frames" in stdout
+    assert "unsupported image encoding 'yuv422'" in stderr
+
+
+def test_warnings_are_rate_limited():
+    from dwrseg_rt.ros.core import RateLimited
+
+    lines = []
+    warn = RateLimited(lines.append, period=60.0)
+    for _ in range(100):
+        warn("input", "unsupported image encoding 'yuv422'")
+    warn("other", "something else")
+    assert lines == ["unsupported image encoding 'yuv422'", "something else"]
 
 
 def test_colcon_builds_the_ros2_package(tmp_path):
