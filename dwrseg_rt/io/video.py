@@ -134,12 +134,12 @@ class VideoWriter:
     """H.264 (yuv420p, plays in browsers) into a temporary file, renamed by `close()`.
 
     Frames keep their source timestamps when given `pts` (variable frame rate survives);
-    `audio_from` copies that file's audio track. `close(commit=False)` discards the file,
+    `audio_from` copies that file's audio track; `threads` caps the encoder's threads. `close(commit=False)` discards the file,
     so a failed run leaves nothing behind.
     """
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, crf: int = 20,
-                 time_base: Fraction | None = None, audio_from: Path | None = None) -> None:
+                 time_base: Fraction | None = None, audio_from: Path | None = None, threads: int = 0) -> None:
         self.path = Path(path)
         self.temp = partial_path(self.path)
         self.container = av.open(str(self.temp), mode="w", format="mp4")
@@ -153,7 +153,7 @@ class VideoWriter:
         self.stream.width = width + width % 2
         self.stream.height = height + height % 2
         self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.stream.options = {"crf": str(crf), "preset": "veryfast", "threads": str(threads)}  # 0: x264 decides
         self.time_base = time_base
         if time_base is not None:
             self.stream.codec_context.time_base = time_base
