@@ -134,7 +134,7 @@ class VideoJob(Job):
             time_base, audio = reader.time_base, (self.input_path if reader.has_audio else None)
         # With the model on the CPU, one encoder thread leaves the other cores to inference
         # (measured: faster overall on 2 cores); with it on a GPU, x264 takes what it needs.
-        threads = 0 if hasattr(self.segmenter.backend, "submit") else 1
+        threads = 0 if self.segmenter.on_device else 1
         self.writer = VideoWriter(self.output, self.source.fps, width, self.source.height, time_base=time_base,
                                   audio_from=audio, threads=threads)
 

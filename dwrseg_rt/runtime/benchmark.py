@@ -40,7 +40,7 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
     runner, info, inference_size = load_backend(weights, backend, size, precision=precision)
     segmenter = Segmenter(runner, info, inference_size)
     frames = [sample_image(inference_size)] * batch
-    on_device = hasattr(runner, "submit")
+    on_device = segmenter.on_device
     inputs = None if on_device else segmenter.preprocess(frames)
 
     def run() -> None:

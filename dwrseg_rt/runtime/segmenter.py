@@ -36,21 +36,24 @@ class Segmenter:
         return [resize_class_map(m, f.shape[0], f.shape[1]) for m, f in zip(class_maps, frames)]
 
     @property
+    def on_device(self) -> bool:
+        """True for CUDA backends: they preprocess on the GPU and work asynchronously."""
+        return hasattr(self.backend, "submit")
+
+    @property
     def in_flight(self) -> int:
         """How many batches the pipeline may submit before collecting the oldest."""
-        return IN_FLIGHT if hasattr(self.backend, "submit") else 1
+        return IN_FLIGHT if self.on_device else 1
 
     def submit(self, frames: Sequence[np.ndarray]):
         """Start segmenting `frames`; CPU backends finish here, CUDA ones only enqueue."""
-        if hasattr(self.backend, "submit"):
+        if self.on_device:
             return self.backend.submit(frames, self.size, self.info.mean, self.info.std)
         return self._segment_on_host(frames)
 
     def collect(self, pending) -> list[np.ndarray]:
         """The class maps of a `submit`, in the frames' order."""
-        if hasattr(self.backend, "collect"):
-            return self.backend.collect(pending, self.timer)
-        return pending
+        return self.backend.collect(pending, self.timer) if self.on_device else pending
 
     def segment_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size."""
