@@ -64,6 +64,9 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(temp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600; the result should read like any new file
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

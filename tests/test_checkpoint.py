@@ -64,3 +64,17 @@ def test_shipped_demo_model_is_small_fp16_and_self_describing():
     assert info.variant == "b" and info.classes == list(CITYSCAPES.classes)
     assert info.input_size == (1024, 512)
     assert info.training["dataset"] == "synth" and 0.0 < info.training["val_miou"] <= 1.0  # recorded by scripts/train_demo.sh
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from dwrseg_rt.checkpoint import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "out.json", lambda temp: temp.write_text("{}"))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644
