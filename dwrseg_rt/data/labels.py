@@ -52,8 +52,6 @@ CAMVID = LabelSet(
     ),
 )
 
-LABEL_SETS = {label_set.name: label_set for label_set in (CITYSCAPES, CAMVID)}
-
 
 def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
     """Distinct, repeatable colors for a custom label set without its own palette."""

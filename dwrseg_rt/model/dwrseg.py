@@ -23,7 +23,7 @@ multiply-adds of B and L within 2% of the paper at 3x512x1024):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -190,7 +190,3 @@ def build_model(variant: str = "b", num_classes: int = 19) -> DWRSeg:
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     return model
-
-
-def config_dict(model: DWRSeg) -> dict:
-    return asdict(model.config)
