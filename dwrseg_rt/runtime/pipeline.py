@@ -1,8 +1,8 @@
 """The frame pipeline: decode, segment and sink run side by side, order preserved.
 
-A decoder thread reads frames ahead into a bounded queue, the calling thread runs the
-Segmenter, and a sink thread renders/encodes/writes results, so decode and encode overlap
-with inference. Bounded queues give back-pressure: memory stays flat on long videos.
+A decoder thread reads (and, for CPU backends, preprocesses) frames ahead into a bounded
+queue, the calling thread runs the model, and a sink thread renders/encodes/writes results,
+so decode, preprocessing and encode overlap with inference. Bounded queues give back-pressure: memory stays flat on long videos.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def run_pipeline(
     stats = PipelineStats()
 
     def decode() -> None:
-        for frame in timed(iter(frames)):
-            if stop.is_set() or not _put(decoded, frame, stop):
+        for frame in timed(iter(frames)):  # host preprocessing here too: it overlaps inference
+            if stop.is_set() or not _put(decoded, (frame, segmenter.prepare([frame.image])), stop):
                 return
         _put(decoded, _DONE, stop)
 
@@ -112,22 +112,24 @@ def run_pipeline(
             if on_frame:
                 on_frame()
 
-    def incoming() -> Iterator[Frame]:
-        """Read-ahead frames from the decoder thread, or, for a live source, straight from the
-        source when the model is ready (a read-ahead queue would hold stale frames)."""
+    def incoming() -> Iterator[tuple[Frame, np.ndarray | None]]:
+        """(frame, preprocessed input) read ahead by the decoder thread, or, for a live source,
+        straight from the source when the model is ready (a read-ahead queue would hold stale
+        frames)."""
         if live:
-            yield from timed(iter(frames))
+            for frame in timed(iter(frames)):
+                yield frame, None
             return
         while writer.is_alive():
             try:
-                frame = decoded.get(timeout=0.1)
+                item = decoded.get(timeout=0.1)
             except queue.Empty:
                 if decoder.error:
                     return
                 continue
-            if frame is _DONE:
+            if item is _DONE:
                 return
-            yield frame
+            yield item
 
     def timed(iterator: Iterator[Frame]) -> Iterator[Frame]:
         while True:
@@ -156,8 +158,8 @@ def run_pipeline(
                 continue
 
     try:
-        for frame in incoming():
-            in_flight.append((frame, segmenter.submit([frame.image])))
+        for frame, prepared in incoming():
+            in_flight.append((frame, segmenter.submit([frame.image], prepared)))
             if len(in_flight) >= segmenter.in_flight:
                 emit_oldest()
             if not writer.is_alive():

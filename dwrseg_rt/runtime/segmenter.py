@@ -45,11 +45,23 @@ class Segmenter:
         """How many batches the pipeline may submit before collecting the oldest."""
         return IN_FLIGHT if self.on_device else 1
 
-    def submit(self, frames: Sequence[np.ndarray]):
+    def prepare(self, frames: Sequence[np.ndarray]) -> np.ndarray | None:
+        """Host preprocessing, callable ahead of time on another thread (the pipeline's
+        decoder does it); None for CUDA backends, which preprocess on the GPU."""
+        if self.on_device:
+            return None
+        with self.timer.stage("preprocess"):
+            return self.preprocess(frames)
+
+    def submit(self, frames: Sequence[np.ndarray], prepared: np.ndarray | None = None):
         """Start segmenting `frames`; CPU backends finish here, CUDA ones only enqueue."""
         if self.on_device:
             return self.backend.submit(frames, self.size, self.info.mean, self.info.std)
-        return self._segment_on_host(frames)
+        batch = prepared if prepared is not None else self.prepare(frames)
+        with self.timer.stage("inference"):
+            class_maps = self.backend.infer(batch)
+        with self.timer.stage("postprocess"):
+            return self.postprocess(class_maps, frames)
 
     def collect(self, pending) -> list[np.ndarray]:
         """The class maps of a `submit`, in the frames' order."""
@@ -58,14 +70,6 @@ class Segmenter:
     def segment_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size."""
         return self.collect(self.submit(frames))
-
-    def _segment_on_host(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        with self.timer.stage("preprocess"):
-            batch = self.preprocess(frames)
-        with self.timer.stage("inference"):
-            class_maps = self.backend.infer(batch)
-        with self.timer.stage("postprocess"):
-            return self.postprocess(class_maps, frames)
 
     def segment(self, frame: np.ndarray) -> np.ndarray:
         return self.segment_batch([frame])[0]
