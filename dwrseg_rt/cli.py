@@ -248,10 +248,11 @@ def train(
     Multi-GPU: [bold]torchrun --nproc_per_node=2 -m dwrseg_rt train ...[/bold]
     Example: [bold]dwrseg-rt train --dataset cityscapes --data ~/data/cityscapes -o dwrseg_b.pt[/bold]
     """
+    from dwrseg_rt.io.video import check_output_path
     from dwrseg_rt.train.trainer import TrainConfig, train as run_training
 
-    if output.exists() and not force and resume is None:
-        raise UserError(f"output {output} exists; pass --force to overwrite it")
+    if resume is None:  # a resumed run finishes the output it started
+        check_output_path(output, force)
     config = TrainConfig(dataset=dataset, data=data, output=output, variant=variant, epochs=epochs, iterations=iterations,
                          batch_size=batch_size, lr=lr, warmup=warmup, crop=parse_size(crop), scale=parse_range(scale),
                          input_size=parse_size(input_size), workers=workers, seed=seed, half_weights=half_weights,

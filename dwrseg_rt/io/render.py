@@ -23,6 +23,7 @@ class Renderer:
         self.drawn = np.zeros(256, bool)
         self.drawn[: len(colors)] = True
         self.drawn[list(ignore)] = False
+        self.hides = bool(ignore)  # only then does an overlay need the per-pixel check
         self.lut[~self.drawn] = 0
         self.classes = classes or [str(i) for i in range(len(colors))]
         self.mode, self.alpha, self.legend = mode, alpha, legend
@@ -32,8 +33,8 @@ class Renderer:
 
     def overlay(self, frame: np.ndarray, class_map: np.ndarray) -> np.ndarray:
         blended = cv2.addWeighted(frame, 1.0 - self.alpha, self.lut[class_map], self.alpha, 0.0)
-        hidden = ~self.drawn[class_map]
-        if hidden.any():
+        if self.hides:
+            hidden = ~self.drawn[class_map]
             blended[hidden] = frame[hidden]
         return blended
 

@@ -89,7 +89,7 @@ def check_output_path(path: Path, force: bool, inputs: tuple[Path, ...] = ()) ->
     """Refuse to overwrite silently, to clobber an input, or to write where we cannot."""
     for source in inputs:
         if source.exists() and path.exists() and source.resolve() == path.resolve():
-            raise UserError(f"output {path} is the input; choose another -o/--output")
+            raise UserError(f"output {path} is the input; choose another output path")
     if path.exists() and not force:
         raise UserError(f"output {path} exists; pass --force to overwrite it")
     parent = path.parent if str(path.parent) else Path(".")

@@ -16,6 +16,7 @@ import numpy as np
 
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.io.sources import Frame
+from dwrseg_rt.io.video import check_output_path
 from dwrseg_rt.ros.core import OUTPUTS, SegmentationCore, output_topic
 from dwrseg_rt.ros.messages import UnsupportedImage, image_to_rgb
 from dwrseg_rt.runtime.pipeline import run_pipeline
@@ -80,10 +81,7 @@ def segment_bag(source: Path, output: Path, topic: str, segmenter: Segmenter, al
     Reader, Writer, StoragePlugin, typestore = import_rosbags()
     from rosbags.rosbag2 import ReaderError
 
-    if output.exists() and not force:
-        raise UserError(f"output {output} exists; pass --force to overwrite it")
-    if output.resolve() == source.resolve():
-        raise UserError("the output bag must differ from the input bag")
+    check_output_path(output, force, inputs=(source,))
     try:
         reader = Reader(source)
         reader.open()

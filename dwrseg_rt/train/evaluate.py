@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dwrseg_rt.data.datasets import SegmentationFiles
+from dwrseg_rt.errors import UserError
 from dwrseg_rt.runtime.segmenter import Segmenter
 from dwrseg_rt.train.metrics import ConfusionMatrix
 
@@ -12,8 +13,6 @@ from dwrseg_rt.train.metrics import ConfusionMatrix
 def evaluate(segmenter: Segmenter, files: SegmentationFiles, on_image: Callable[[], None] | None = None) -> dict:
     """Predict every image at the segmenter's size, resize back, accumulate one confusion matrix."""
     if files.labels.num_classes != segmenter.info.num_classes:
-        from dwrseg_rt.errors import UserError
-
         raise UserError(f"the model predicts {segmenter.info.num_classes} classes but the dataset has {files.labels.num_classes}")
     confusion = ConfusionMatrix(files.labels.num_classes)
     for index in range(len(files)):
