@@ -249,7 +249,8 @@ def train(
     Example: [bold]dwrseg-rt train --dataset cityscapes --data ~/data/cityscapes -o dwrseg_b.pt[/bold]
     """
     from dwrseg_rt.io.video import check_output_path
-    from dwrseg_rt.train.trainer import TrainConfig, train as run_training
+    from dwrseg_rt.train.trainer import TrainConfig
+    from dwrseg_rt.train.trainer import train as run_training
 
     if resume is None:  # a resumed run finishes the output it started
         check_output_path(output, force)
@@ -315,6 +316,7 @@ def export(
     calibration: Annotated[Optional[Path], typer.Option(help="INT8: a folder of your own camera images (a few hundred).")] = None,
     workspace: Annotated[float, typer.Option(min=0.1, help="Engine builder workspace, GiB.")] = 2.0,
     dla_core: Annotated[Optional[int], typer.Option(min=0, help="Jetson: build for this DLA core (GPU fallback on).")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Engine: the largest batch it accepts.")] = 1,
     build_only: Annotated[bool, typer.Option("--build-only", help="Build the engine into the cache that --backend tensorrt uses, then exit.")] = False,
     force: Force = False,
 ) -> None:
@@ -333,7 +335,11 @@ def export(
     model, info = load_checkpoint(weights)
     width, height = parse_size(size) or info.input_size
     if format == "engine":
-        export_engine(weights, model, info, (width, height), precision, calibration, workspace, dla_core, build_only, output, force)
+        from dwrseg_rt.export.tensorrt import EngineOptions
+
+        options = EngineOptions(calibration, workspace, dla_core, batch, force_rebuild=force)
+        output = None if build_only else output or Path(f"{weights.stem}_{width}x{height}_{precision}.engine")
+        export_engine(weights, model, info, (width, height), precision, options, output)
         return
     from dwrseg_rt.export.onnx import export_onnx
 
@@ -345,23 +351,23 @@ def export(
     out.print(f"parity vs torch: max |Δlogit| {report['max_abs_logit_diff']:.2e}, argmax agreement {report['argmax_agreement'] * 100:.3f}%")
 
 
-def export_engine(weights, model, info, size, precision, calibration, workspace, dla_core, build_only, output, force) -> None:
-    """Build (or reuse) the cached engine, then copy it and its sidecar to `output`."""
+def export_engine(weights, model, info, size, precision, options, output) -> None:
+    """Build (or reuse) the cached engine, then copy it and its sidecar to `output` (None: --build-only)."""
     import shutil
 
+    from dwrseg_rt.checkpoint import atomic_write
     from dwrseg_rt.io.video import check_output_path
     from dwrseg_rt.runtime.tensorrt import cached_engine
 
-    output = None if build_only else output or Path(f"{weights.stem}_{size[0]}x{size[1]}_{precision}.engine")
     if output is not None:
-        check_output_path(output, force)
+        check_output_path(output, options.force_rebuild)
     with err.status("building the TensorRT engine (minutes on first use)"):
-        engine = cached_engine(weights, model, info, size, precision, calibration, workspace, dla_core, force_rebuild=force, log=err.print)
+        engine = cached_engine(weights, model, info, size, precision, options, log=err.print)
     if output is None:
         out.print(f"engine cached at {engine}")
         return
-    shutil.copyfile(engine, output)
-    shutil.copyfile(engine.with_name(engine.name + ".json"), output.with_name(output.name + ".json"))
+    for source, target in ((engine, output), (engine.with_name(engine.name + ".json"), output.with_name(output.name + ".json"))):
+        atomic_write(target, lambda temp, source=source: shutil.copyfile(source, temp))
     out.print(f"wrote {output} and {output.name}.json")
 
 
@@ -386,15 +392,17 @@ def bench(
     with err.status("benchmarking"):
         report = run_benchmarks(weights or default_weights(), backend or ["torch", "onnxruntime"], parse_size(size), clip, batch,
                                 warmup, iterations, precision)
-    table = Table(title=f"dwrseg-rt bench  |  batch {batch}  |  {iterations} iterations after {warmup} warm-up")
-    for column in ("backend", "size", "model fps", "mean ms", "p50 ms", "p90 ms", "p99 ms", "pipeline fps", "pipeline/model"):
+    table = Table(title=f"dwrseg-rt bench  |  batch {batch}  |  {iterations} iterations after {warmup} warm-up  |  latency in ms")
+    columns = ("backend", "size", "model fps", "min", "mean", "p50", "p90", "p95", "p99", "max", "pipeline fps", "÷ model", "÷ slowest stage")
+    for column in columns:
         table.add_column(column, justify="left" if column == "backend" else "right")
     for entry in report["results"]:
         model, pipeline = entry["model"], entry.get("pipeline")
         latency = model["latency_ms"]
-        table.add_row(entry["backend"], "x".join(map(str, model["size"])), f"{model['throughput_fps']:.1f}", f"{latency['mean']:.1f}",
-                      f"{latency['median']:.1f}", f"{latency['p90']:.1f}", f"{latency['p99']:.1f}",
-                      f"{pipeline['pipeline_fps']:.1f}" if pipeline else "-", f"{entry['pipeline_over_model']:.2f}" if pipeline else "-")
+        ratios = [f"{pipeline['pipeline_fps']:.1f}", f"{entry['pipeline_over_model']:.2f}", f"{entry['pipeline_over_slowest_stage']:.2f}"] \
+            if pipeline else ["-"] * 3
+        table.add_row(entry["backend"], "x".join(map(str, model["size"])), f"{model['throughput_fps']:.1f}",
+                      *(f"{latency[k]:.2f}" for k in ("min", "mean", "median", "p90", "p95", "p99", "max")), *ratios)
         if "device_ms" in model:
             err.print(f"{entry['backend']}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in model["device_ms"].items()) + " (CUDA events)")
         if model["high_variance"]:
@@ -464,8 +472,8 @@ def bag(
 @app.command()
 def info(weights: Weights = None) -> None:
     """Versions and devices for bug reports, and what the weights contain."""
-    from dwrseg_rt.environment import environment_report
     from dwrseg_rt.checkpoint import read_checkpoint
+    from dwrseg_rt.environment import environment_report
 
     table = Table(show_header=False)
     for key, value in environment_report().items():

@@ -1,5 +1,10 @@
 """The GPU path: everything that does not need a GPU runs here; GPU tests skip without CUDA."""
 
+import os
+import queue
+import threading
+
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -7,9 +12,9 @@ import torch
 from conftest import run_cli
 from dwrseg_rt.checkpoint import load_checkpoint
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.export.tensorrt import engine_cache_key, plan_build, trt_major
+from dwrseg_rt.export.tensorrt import calibration_digest, engine_cache_key, plan_build, trt_major
 from dwrseg_rt.runtime.backends import load_backend, resolve_backend
-from dwrseg_rt.runtime.cuda import PinnedRing
+from dwrseg_rt.runtime.cuda import PinnedPool, stage_frames
 
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
@@ -27,8 +32,11 @@ def test_build_plan_on_tensorrt_up_to_10_uses_builder_flags(version, tmp_path):
     assert plan_build(version, "fp16").flags == ("FP16",)
     int8 = plan_build(version, "int8", calibration=tmp_path)
     assert int8.calibrate and "INT8" in int8.flags
-    with pytest.raises(UserError, match="--calibration"):
+    with pytest.raises(UserError, match="--calibration DIR"):
         plan_build(version, "int8")
+    with pytest.raises(UserError, match="DLA runs fp16 or int8"):
+        plan_build(version, "fp32", dla=True)
+    assert plan_build(version, "fp16", dla=True).flags == ("FP16",)
 
 
 def test_build_plan_on_tensorrt_11_is_strongly_typed(tmp_path):
@@ -48,16 +56,86 @@ def test_engine_cache_key_changes_with_everything_that_makes_an_engine_unportabl
     assert key == engine_cache_key(**base)
     assert key.startswith("dwrseg_fp16_1x1024x512_sm87_") and all(c.isalnum() or c == "_" for c in key)
     for field, other in [("gpu_name", "NVIDIA H100"), ("compute_capability", (9, 0)), ("trt_version", "8.6.2"),
-                         ("onnx_sha256", "b" * 64), ("precision", "int8"), ("shape", (1, 3, 768, 1536))]:
+                         ("onnx_sha256", "b" * 64), ("precision", "int8"), ("shape", (1, 3, 768, 1536)),
+                         ("calibration", "c" * 64), ("dla_core", 1)]:
         assert engine_cache_key(**{**base, field: other}) != key, field
 
 
-def test_pinned_ring_does_not_hand_out_a_buffer_still_in_flight():
-    ring = PinnedRing(slots=4)
-    first = [ring.take((2, 3)) for _ in range(4)]
-    assert len({id(b) for b in first}) == 4
-    assert ring.take((2, 3)) is first[0] and ring.take((2, 3)) is first[1]
-    assert ring.take((5,)) is not first[0]  # other shapes get their own ring
+def test_calibration_digest_follows_the_images(tmp_path):
+    for index in range(16):
+        cv2.imwrite(str(tmp_path / f"{index:02d}.png"), np.full((8, 8, 3), index, np.uint8))
+    before = calibration_digest(tmp_path)
+    assert calibration_digest(tmp_path) == before
+    cv2.imwrite(str(tmp_path / "03.png"), np.zeros((9, 8, 3), np.uint8))  # one image replaced
+    assert calibration_digest(tmp_path) != before
+    os.remove(tmp_path / "03.png")
+    with pytest.raises(UserError, match="holds 15 images"):
+        calibration_digest(tmp_path)
+    with pytest.raises(UserError, match="not a folder"):
+        calibration_digest(tmp_path / "missing")
+
+
+def test_pinned_pool_never_shares_a_buffer_until_it_is_released():
+    pool = PinnedPool()
+    held = [pool.acquire((2, 3)) for _ in range(3)]
+    assert len({b.data_ptr() for b in held}) == 3 and pool.allocated == 3
+    pool.release(held[1])
+    assert pool.acquire((2, 3)) is held[1] and pool.allocated == 3  # reused, not reallocated
+    assert pool.acquire((5,)).shape == (5,) and pool.allocated == 4  # other shapes get their own buffers
+
+
+def test_pinned_pool_stays_bounded_between_a_decoder_and_an_inference_thread():
+    """The pipeline's use: one thread stages frames into a bounded queue, the other releases
+    them; the pool grows only to what can be outstanding at once, however long the video."""
+    pool, handoff, depth = PinnedPool(), queue.Queue(maxsize=4), 4
+    frames = [np.full((6, 10, 3), i, np.uint8) for i in range(200)]
+
+    def decode():
+        for frame in frames:
+            handoff.put(stage_frames(pool, [frame]))
+        handoff.put(None)
+
+    thread = threading.Thread(target=decode)
+    thread.start()
+    seen = []
+    while (staged := handoff.get()) is not None:
+        seen.append(int(staged[0, 0, 0, 0]))
+        pool.release(staged)
+    thread.join()
+    assert seen == list(range(200))  # every frame arrived intact, in order, though buffers were reused
+    assert pool.allocated <= depth + 2
+
+
+def test_staging_copies_a_batch_into_one_buffer_and_rejects_mixed_sizes():
+    pool = PinnedPool()
+    frames = [np.random.default_rng(i).integers(0, 255, (4, 5, 3), dtype=np.uint8) for i in range(2)]
+    staged = stage_frames(pool, frames)
+    assert staged.dtype == torch.uint8 and staged.shape == (2, 4, 5, 3)
+    assert np.array_equal(staged.numpy(), np.stack(frames))
+    with pytest.raises(ValueError, match="one size"):
+        stage_frames(pool, [frames[0], np.zeros((4, 6, 3), np.uint8)])
+
+
+def test_the_half_precision_onnx_for_tensorrt_11_keeps_fp32_io_and_agrees(checkpoint, tmp_path):
+    """TensorRT 11 builds fp16 only as a strongly typed network from this export: fp16 weights,
+    fp32 image in, int32 class map out; it must still segment like the fp32 model."""
+    import onnx
+    import onnxruntime as ort
+
+    from dwrseg_rt.export.onnx import export_onnx, sample_image
+    from dwrseg_rt.runtime.preprocess import normalize
+
+    model, info = load_checkpoint(checkpoint)
+    export_onnx(model, info, tmp_path / "half.onnx", (256, 128), check=False, class_dtype=torch.int32, half=True)
+    graph = onnx.load(tmp_path / "half.onnx").graph
+    assert {t.data_type for t in graph.initializer} == {onnx.TensorProto.FLOAT16}
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert graph.output[0].name == "class_map" and graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.INT32
+    batch = normalize(sample_image((256, 128))[None], info.mean, info.std)
+    (class_map,) = ort.InferenceSession(str(tmp_path / "half.onnx"), providers=["CPUExecutionProvider"]).run(["class_map"], {"image": batch})
+    with torch.inference_mode():
+        reference = model.float()(torch.from_numpy(batch)).argmax(1).numpy()
+    assert (class_map == reference).mean() > 0.98
 
 
 @pytest.mark.skipif(CUDA, reason="checks the message on machines without CUDA")
@@ -67,6 +145,10 @@ def test_clear_errors_without_a_gpu_or_tensorrt(checkpoint, clip, tmp_path):
     with pytest.raises(UserError, match="onnxruntime runs fp32"):
         load_backend(checkpoint, "onnxruntime", None, precision="int8")
     assert resolve_backend("auto") == "onnxruntime"
+    with pytest.raises(UserError, match="needs a CUDA GPU"):
+        from dwrseg_rt.runtime.cuda import TorchCudaBackend
+
+        TorchCudaBackend(load_checkpoint(checkpoint)[0])
     result = run_cli("video", clip, "-o", tmp_path / "o.mp4", "--weights", checkpoint, "--backend", "tensorrt")
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
     assert "TensorRT is not installed" in result.stderr and "system-site-packages" in result.stderr
@@ -103,3 +185,37 @@ def test_video_on_cuda_keeps_every_frame(checkpoint, clip, tmp_path):
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["backend"].startswith("torch-cuda") and stats["frames"] == 12
     assert np.isfinite(stats["pipeline_fps"])
+
+
+@gpu
+def test_the_pipeline_stages_frames_in_pinned_memory_and_keeps_their_order(checkpoint):
+    from dwrseg_rt.io.sources import Frame
+    from dwrseg_rt.runtime.cuda import IN_FLIGHT, TorchCudaBackend
+    from dwrseg_rt.runtime.pipeline import run_pipeline
+    from dwrseg_rt.runtime.segmenter import Segmenter
+
+    model, info = load_checkpoint(checkpoint)
+    backend = TorchCudaBackend(model, "fp32")
+    segmenter = Segmenter(backend, info, (256, 128))
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (120, 200, 3), dtype=np.uint8) for _ in range(40)]
+    expected = [segmenter.segment(image) for image in images]
+    received = []
+    stats = run_pipeline((Frame(image, i) for i, image in enumerate(images)), segmenter,
+                         lambda frame, class_map: received.append((frame.index, class_map)))
+    assert stats.frames == 40 and [index for index, _ in received] == list(range(40))
+    assert all((got == want).mean() > 0.999 for (_, got), want in zip(received, expected))
+    assert backend.execution.pinned.allocated <= 2 * (4 + IN_FLIGHT + 2)  # inputs and outputs, bounded
+    assert {"pin", "h2d", "inference", "d2h"} <= set(stats.stages)
+
+
+@gpu
+def test_bench_on_cuda_reports_the_device_split(checkpoint, tmp_path):
+    result = run_cli("bench", "-b", "torch", "-p", "fp16", "--weights", checkpoint, "--iterations", "30", "--json", tmp_path / "b.json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    (entry,) = json.loads((tmp_path / "b.json").read_text())["results"]
+    model = entry["model"]
+    assert model["backend"].startswith("torch-cuda-fp16") and model["in_flight"] > 1
+    assert set(model["device_ms"]) == {"h2d", "inference", "d2h"} and model["throughput_fps"] > 0

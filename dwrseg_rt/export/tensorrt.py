@@ -48,6 +48,17 @@ def trt_major(version: str) -> int:
         raise UserError(f"cannot parse the TensorRT version {version!r}") from None
 
 
+@dataclass
+class EngineOptions:
+    """How to build an engine; precision and input size are chosen by the caller."""
+
+    calibration: Path | None = None  # INT8 (TensorRT <= 10): a folder of the user's own images
+    workspace_gb: float = 2.0
+    dla_core: int | None = None  # Jetson Orin/Xavier
+    batch: int = 1  # the largest batch the engine accepts (its optimisation profile: 1..batch)
+    force_rebuild: bool = False
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     precision: str
@@ -57,10 +68,12 @@ class BuildPlan:
     calibrate: bool  # INT8 entropy calibration on the user's images
 
 
-def plan_build(trt_version: str, precision: str, calibration: Path | None = None) -> BuildPlan:
+def plan_build(trt_version: str, precision: str, calibration: Path | None = None, dla: bool = False) -> BuildPlan:
     """What a build of `precision` needs on this TensorRT version."""
     if precision not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if dla and precision == "fp32":
+        raise UserError("the DLA runs fp16 or int8 only: add --precision fp16 (or int8 with --calibration DIR)")
     major = trt_major(trt_version)
     if major >= 11:
         if precision == "int8":
@@ -69,31 +82,50 @@ def plan_build(trt_version: str, precision: str, calibration: Path | None = None
         return BuildPlan(precision, True, (), precision == "fp16", False)
     if precision == "int8":
         if calibration is None:
-            raise UserError("--precision int8 needs --calibration DIR: a few hundred images from your own cameras")
+            raise UserError("INT8 needs calibration images: build the engine with `dwrseg-rt export --format engine --precision int8 "
+                            "--calibration DIR` (a few hundred of your own camera images), then run it with --weights FILE.engine")
         return BuildPlan(precision, False, ("INT8", "FP16"), False, True)  # FP16 too: layers INT8 cannot take
     return BuildPlan(precision, False, ("FP16",) if precision == "fp16" else (), False, False)
 
 
 def engine_cache_key(gpu_name: str, compute_capability: tuple[int, int], trt_version: str, onnx_sha256: str,
-                     precision: str, shape: tuple[int, int, int, int]) -> str:
-    """A file-name-safe key that changes whenever the engine would not be reusable."""
+                     precision: str, shape: tuple[int, int, int, int], calibration: str = "", dla_core: int | None = None) -> str:
+    """A file-name-safe key that changes whenever the engine would not be reusable (for INT8,
+    also when the calibration images change; for the DLA, per core)."""
     fields = {"gpu": gpu_name, "sm": f"{compute_capability[0]}.{compute_capability[1]}", "trt": trt_version,
-              "onnx": onnx_sha256, "precision": precision, "shape": list(shape)}
+              "onnx": onnx_sha256, "precision": precision, "shape": list(shape), "calibration": calibration, "dla": dla_core}
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
     return f"dwrseg_{precision}_{shape[0]}x{shape[3]}x{shape[2]}_sm{compute_capability[0]}{compute_capability[1]}_{digest}"
 
 
-def calibration_batches(folder: Path, info: ModelInfo, size: tuple[int, int], limit: int = 500) -> list[np.ndarray]:
-    """The user's images, preprocessed exactly as inference preprocesses them."""
-    from dwrseg_rt.data.datasets import IMAGE_SUFFIXES, read_rgb
-    from dwrseg_rt.runtime.preprocess import normalize, resize_frame
+def calibration_images(folder: Path, limit: int = 500) -> list[Path]:
+    """The first `limit` images under `folder`, in a stable order."""
+    from dwrseg_rt.data.datasets import IMAGE_SUFFIXES
 
     if not folder.is_dir():
         raise UserError(f"--calibration {folder} is not a folder of images")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     if len(paths) < 16:
         raise UserError(f"--calibration {folder} holds {len(paths)} images; INT8 calibration needs at least 16 (a few hundred is better)")
-    return [normalize(resize_frame(read_rgb(p), size)[None], info.mean, info.std) for p in paths]
+    return paths
+
+
+def calibration_digest(folder: Path) -> str:
+    """Changes when the calibration set does (names, sizes, modification times), so a cached
+    INT8 engine is rebuilt for new images without hashing every pixel."""
+    digest = hashlib.sha256()
+    for path in calibration_images(folder):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def calibration_batches(folder: Path, info: ModelInfo, size: tuple[int, int]) -> list[np.ndarray]:
+    """The user's images, preprocessed exactly as inference preprocesses them."""
+    from dwrseg_rt.data.datasets import read_rgb
+    from dwrseg_rt.runtime.preprocess import normalize, resize_frame
+
+    return [normalize(resize_frame(read_rgb(p), size)[None], info.mean, info.std) for p in calibration_images(folder)]
 
 
 def make_calibrator(trt, batches: list[np.ndarray], cache: Path):
@@ -124,15 +156,16 @@ def make_calibrator(trt, batches: list[np.ndarray], cache: Path):
     return Calibrator()
 
 
-def build_engine(onnx_path: Path, engine_path: Path, info: ModelInfo, size: tuple[int, int], precision: str = "fp16",
-                 batch: int = 1, workspace_gb: float = 2.0, dla_core: int | None = None, calibration: Path | None = None,
-                 half_onnx_path: Path | None = None, log: Callable[[str], None] = print) -> dict:
-    """Parse the ONNX, configure precision/workspace/DLA, build, write engine + sidecar atomically."""
+def build_engine(source: Path, engine_path: Path, info: ModelInfo, size: tuple[int, int], precision: str = "fp16",
+                 options: EngineOptions | None = None, log: Callable[[str], None] = print) -> dict:
+    """Parse the ONNX, configure precision/workspace/DLA, build, write engine + sidecar atomically.
+
+    `source` is the fp32 export, or for a strongly typed fp16 build (TensorRT 11) the
+    half-precision one (`plan_build(...).half_onnx`)."""
     trt = import_tensorrt()
-    plan = plan_build(trt.__version__, precision, calibration)
-    source = half_onnx_path if plan.half_onnx else onnx_path
-    if source is None:
-        raise UserError("an fp16 build on TensorRT 11 needs the half-precision ONNX export")
+    options = options or EngineOptions()
+    calibration, dla_core, batch = options.calibration, options.dla_core, options.batch
+    plan = plan_build(trt.__version__, precision, calibration, dla=dla_core is not None)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
@@ -149,13 +182,13 @@ def build_engine(onnx_path: Path, engine_path: Path, info: ModelInfo, size: tupl
         if network.get_output(index).name == "logits":
             network.unmark_output(network.get_output(index))
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * (1 << 30)))
     for flag in plan.flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
     width, height = size
     shape = (batch, 3, height, width)
     profile = builder.create_optimization_profile()
-    profile.set_shape(network.get_input(0).name, shape, shape, shape)
+    profile.set_shape(network.get_input(0).name, (1, 3, height, width), shape, shape)
     config.add_optimization_profile(profile)
     if plan.calibrate:
         config.int8_calibrator = make_calibrator(trt, calibration_batches(calibration, info, size), engine_path.with_suffix(".calib"))

@@ -20,11 +20,12 @@ import numpy as np
 
 from dwrseg_rt.checkpoint import atomic_write
 from dwrseg_rt.errors import UserError
+from dwrseg_rt.export.tensorrt import EngineOptions
 from dwrseg_rt.io.render import Renderer
 from dwrseg_rt.io.sources import Frame, ImageSource, LiveSource, VideoFileSource
 from dwrseg_rt.io.video import VideoWriter, check_output_path
 from dwrseg_rt.io.viewer import Viewer
-from dwrseg_rt.runtime.backends import EngineOptions, load_backend
+from dwrseg_rt.runtime.backends import load_backend
 from dwrseg_rt.runtime.pipeline import run_pipeline
 from dwrseg_rt.runtime.segmenter import Segmenter
 

@@ -77,7 +77,7 @@ def make_node_class():
         def activate(self) -> None:
             from dwrseg_rt.cli import default_weights, parse_size
             from dwrseg_rt.jobs.segment import load_segmenter
-            from dwrseg_rt.runtime.backends import EngineOptions
+            from dwrseg_rt.export.tensorrt import EngineOptions
 
             if self.param("engine_cache_dir"):
                 os.environ["DWRSEG_RT_CACHE"] = self.param("engine_cache_dir")  # read by the engine cache

@@ -1,4 +1,6 @@
-"""Inference backends: normalised (N, 3, h, w) float32 in, (N, h, w) uint8 class maps out.
+"""Inference backends: choosing, opening and caching them. The host (CPU) backends live
+here: normalised (N, 3, h, w) float32 in, (N, h, w) uint8 class maps out; the CUDA ones are
+in cuda.py and tensorrt.py.
 
 Every backend folds the argmax into the model, so only small class maps leave it. Optional
 stacks are imported where they are used and a missing one is a one-line `UserError`.
@@ -9,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -18,17 +19,24 @@ import torch
 
 from dwrseg_rt.checkpoint import ModelInfo, load_checkpoint, read_sidecar
 from dwrseg_rt.errors import UserError
+from dwrseg_rt.export.tensorrt import EngineOptions
+from dwrseg_rt.runtime.cuda import CudaBackend
 
 BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
-class Backend(Protocol):
+class HostBackend(Protocol):
+    """A backend the Segmenter feeds host-preprocessed batches (the CPU backends)."""
+
     name: str
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, h, w) float32 normalised -> (N, h, w) uint8 class ids."""
         ...
+
+
+Backend = HostBackend | CudaBackend
 
 
 class TorchBackend:
@@ -105,16 +113,6 @@ def resolve_backend(name: str) -> str:
     return "onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
 
 
-@dataclass
-class EngineOptions:
-    """TensorRT build settings (used only by the tensorrt backend)."""
-
-    calibration: Path | None = None
-    workspace_gb: float = 2.0
-    dla_core: int | None = None
-    force_rebuild: bool = False
-
-
 def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None, threads: int | None = None,
                  precision: str | None = None, engine: EngineOptions | None = None) -> tuple[Backend, ModelInfo, tuple[int, int]]:
     """Open weights (.pt checkpoint, exported .onnx, or .engine) on a backend.
@@ -152,10 +150,7 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
     if name == "tensorrt":
         from dwrseg_rt.runtime.tensorrt import TensorRTBackend, cached_engine
 
-        options = engine or EngineOptions()
-        path = cached_engine(weights, model, info, size, precision or "fp16", options.calibration, options.workspace_gb,
-                             options.dla_core, options.force_rebuild)
-        return TensorRTBackend(path), info, size
+        return TensorRTBackend(cached_engine(weights, model, info, size, precision or "fp16", engine)), info, size
     if name == "torch":
         if torch.cuda.is_available():
             from dwrseg_rt.runtime.cuda import TorchCudaBackend

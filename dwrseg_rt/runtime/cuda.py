@@ -1,15 +1,19 @@
 """The CUDA path shared by the torch-CUDA and TensorRT backends.
 
-A frame is copied once into a pinned host buffer, sent to the GPU with a non-blocking copy
-on the backend's own stream, resized and normalised there (`preprocess_tensor`), run through
-the network with the argmax on the GPU, resized back (nearest) and copied home as a uint8
-class map. `submit` only enqueues that work and records CUDA events; `collect` waits for
-them, so the pipeline can keep several frames in flight while decode and encode run on
-their threads. Stage times come from the events (h2d, inference, d2h), not host clocks.
+A frame is copied once into a pinned host buffer (`stage`, run ahead on the pipeline's
+decode thread), sent to the GPU with a non-blocking copy on the backend's own stream,
+resized and normalised there (`preprocess_tensor`), run through the network with the argmax
+on the GPU, resized back (nearest) and copied home as a uint8 class map. `submit` only
+enqueues that work and records CUDA events; `collect` waits for them, so the pipeline keeps
+several frames in flight while decode and encode run on their threads. Stage times come
+from the events (h2d, inference, d2h), not host clocks.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,31 +34,47 @@ def require_cuda() -> torch.device:
     return torch.device("cuda")
 
 
-class PinnedRing:
-    """Reusable page-locked host buffers per shape, handed out in rotation; with one slot
-    more than the frames in flight, a buffer is never reused while its copy may be pending."""
+class PinnedPool:
+    """Reusable page-locked host buffers. `acquire` hands out a free buffer of the shape or
+    allocates one; `release` takes it back once the GPU is done with it. Buffers are never
+    shared while a copy may be pending, and the pipeline's bounded queues bound how many
+    exist. Thread-safe: the decode thread acquires, the inference thread releases."""
 
-    def __init__(self, slots: int) -> None:
-        self.slots = slots
-        self.buffers: dict[tuple, list[torch.Tensor]] = {}
-        self.taken: dict[tuple, int] = {}
+    def __init__(self) -> None:
+        self._free: dict[tuple, list[torch.Tensor]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self.allocated = 0
 
-    def take(self, shape: tuple, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
-        key = (shape, dtype)
-        ring = self.buffers.setdefault(key, [])
-        count = self.taken.get(key, 0)
-        self.taken[key] = count + 1
-        if len(ring) < self.slots:
-            ring.append(torch.empty(shape, dtype=dtype, pin_memory=torch.cuda.is_available()))
-            return ring[-1]
-        return ring[count % self.slots]
+    def acquire(self, shape: tuple[int, ...], dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+        with self._lock:
+            free = self._free[(tuple(shape), dtype)]
+            if free:
+                return free.pop()
+            self.allocated += 1
+        return torch.empty(shape, dtype=dtype, pin_memory=torch.cuda.is_available())
+
+    def release(self, buffer: torch.Tensor) -> None:
+        with self._lock:
+            self._free[(tuple(buffer.shape), buffer.dtype)].append(buffer)
+
+
+def stage_frames(pool: PinnedPool, frames: Sequence[np.ndarray]) -> torch.Tensor:
+    """RGB uint8 frames of one size -> one (N, H, W, 3) buffer from `pool`, one copy each."""
+    if any(f.shape != frames[0].shape for f in frames):
+        raise ValueError("a batch on the GPU needs frames of one size")
+    staged = pool.acquire((len(frames), *frames[0].shape))
+    host = staged.numpy()
+    for index, frame in enumerate(frames):
+        host[index] = frame
+    return staged
 
 
 @dataclass
 class Pending:
     """Work enqueued on the stream for one batch; `collect` turns it into class maps."""
 
-    outputs: list[torch.Tensor]  # pinned host uint8 class maps, filled when `done` fires
+    staged: torch.Tensor  # pinned input, free again once `done` fires
+    output: torch.Tensor  # pinned (N, H, W) uint8 class maps, filled when `done` fires
     events: tuple[torch.cuda.Event, torch.cuda.Event, torch.cuda.Event, torch.cuda.Event]
 
 
@@ -66,15 +86,15 @@ class CudaExecution:
         self.device = require_cuda()
         self.network, self.dtype = network, dtype
         self.stream = torch.cuda.Stream()
-        self.host_in = PinnedRing(IN_FLIGHT + 1)
-        self.host_out = PinnedRing(IN_FLIGHT + 1)
+        self.pinned = PinnedPool()
 
-    def submit(self, frames: Sequence[np.ndarray], size: tuple[int, int], mean, std) -> Pending:
-        height, width = frames[0].shape[:2]
-        if any(f.shape != frames[0].shape for f in frames):
-            raise ValueError("a batch on the GPU needs frames of one size")
-        staged = self.host_in.take((len(frames), height, width, 3))
-        staged.numpy()[:] = np.stack(frames)
+    def stage(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        return stage_frames(self.pinned, frames)
+
+    def submit(self, frames: Sequence[np.ndarray], size: tuple[int, int], mean, std,
+               staged: torch.Tensor | None = None) -> Pending:
+        staged = self.stage(frames) if staged is None else staged
+        height, width = staged.shape[1:3]
         events = tuple(torch.cuda.Event(enable_timing=True) for _ in range(4))
         with torch.cuda.stream(self.stream):
             events[0].record()
@@ -83,22 +103,45 @@ class CudaExecution:
             batch = preprocess_tensor(images, size, mean, std, self.dtype)
             class_map = resize_class_map_tensor(self.network(batch).to(torch.uint8), height, width)
             events[2].record()
-            host = self.host_out.take(tuple(class_map.shape))
-            host.copy_(class_map, non_blocking=True)
+            output = self.pinned.acquire(tuple(class_map.shape))
+            output.copy_(class_map, non_blocking=True)
             events[3].record()
-        return Pending([host[i] for i in range(len(frames))], events)
+        return Pending(staged, output, events)
 
-    @staticmethod
-    def collect(pending: Pending, timer: StageTimer) -> list[np.ndarray]:
+    def collect(self, pending: Pending, timer: StageTimer) -> list[np.ndarray]:
         start, sent, computed, done = pending.events
         done.synchronize()
         timer.add("h2d", start.elapsed_time(sent) / 1e3)
         timer.add("inference", sent.elapsed_time(computed) / 1e3)
         timer.add("d2h", computed.elapsed_time(done) / 1e3)
-        return [out.numpy().copy() for out in pending.outputs]  # the ring slot is reused later
+        class_maps = list(pending.output.numpy().copy())  # the pinned buffers go back to the pool
+        self.pinned.release(pending.staged)
+        self.pinned.release(pending.output)
+        return class_maps
 
 
-class TorchCudaBackend:
+class CudaBackend:
+    """What the torch-CUDA and TensorRT backends share: the Segmenter drives them through
+    `stage` (host copy, ahead of time), `submit` (enqueue) and `collect` (wait)."""
+
+    name: str
+    execution: CudaExecution
+
+    def stage(self, frames: Sequence[np.ndarray], timer: StageTimer) -> torch.Tensor:
+        start = time.perf_counter()
+        staged = self.execution.stage(frames)
+        timer.add("pin", time.perf_counter() - start)
+        return staged
+
+    def submit(self, frames: Sequence[np.ndarray], size: tuple[int, int], mean, std,
+               staged: torch.Tensor | None = None) -> Pending:
+        return self.execution.submit(frames, size, mean, std, staged)
+
+    def collect(self, pending: Pending, timer: StageTimer) -> list[np.ndarray]:
+        return self.execution.collect(pending, timer)
+
+
+class TorchCudaBackend(CudaBackend):
     """torch on CUDA: fp16 or fp32, channels_last, cudnn autotuning, and CUDA-graph replay of
     the whole network for each static input shape (removes per-layer launch overhead)."""
 
@@ -137,16 +180,3 @@ class TorchCudaBackend:
         with torch.cuda.graph(graph):
             static_out = self.model(static_in).argmax(1)
         return graph, static_in, static_out
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """The host-preprocessed path (used by model-only benchmarks of CPU preprocessing)."""
-        with torch.cuda.stream(self.execution.stream):
-            tensor = torch.from_numpy(batch).to(self.execution.device, self.execution.dtype).contiguous(memory_format=torch.channels_last)
-            result = self._run(tensor).to(torch.uint8).cpu()
-        return result.numpy()
-
-    def submit(self, frames, size, mean, std) -> Pending:
-        return self.execution.submit(frames, size, mean, std)
-
-    def collect(self, pending: Pending, timer: StageTimer) -> list[np.ndarray]:
-        return self.execution.collect(pending, timer)

@@ -8,9 +8,9 @@ so decode, preprocessing and encode overlap with inference. Bounded queues give 
 from __future__ import annotations
 
 import queue
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 

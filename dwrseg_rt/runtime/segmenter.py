@@ -4,8 +4,8 @@ preprocess (resize to the inference size, normalise with the checkpoint's mean/s
 backend (network + argmax) -> postprocess (class map back to the frame's size).
 The CLI, evaluation, the benchmark and the ROS node all use this class.
 
-CPU backends do the three steps here, on the host. CUDA backends (`submit`/`collect`) do
-the same steps on the GPU (runtime/cuda.py) and let several frames be in flight at once.
+CPU backends do the three steps here, on the host. CUDA backends (`CudaBackend`) do the
+same steps on the GPU (runtime/cuda.py) and let several frames be in flight at once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from dwrseg_rt.checkpoint import ModelInfo
 from dwrseg_rt.runtime.backends import Backend
-from dwrseg_rt.runtime.cuda import IN_FLIGHT
+from dwrseg_rt.runtime.cuda import IN_FLIGHT, CudaBackend
 from dwrseg_rt.runtime.preprocess import normalize, resize_class_map, resize_frame
 from dwrseg_rt.runtime.timing import StageTimer
 
@@ -38,25 +38,26 @@ class Segmenter:
     @property
     def on_device(self) -> bool:
         """True for CUDA backends: they preprocess on the GPU and work asynchronously."""
-        return hasattr(self.backend, "submit")
+        return isinstance(self.backend, CudaBackend)
 
     @property
     def in_flight(self) -> int:
         """How many batches the pipeline may submit before collecting the oldest."""
         return IN_FLIGHT if self.on_device else 1
 
-    def prepare(self, frames: Sequence[np.ndarray]) -> np.ndarray | None:
-        """Host preprocessing, callable ahead of time on another thread (the pipeline's
-        decoder does it); None for CUDA backends, which preprocess on the GPU."""
+    def prepare(self, frames: Sequence[np.ndarray]):
+        """The host work that can run ahead on another thread (the pipeline's decoder does it):
+        preprocessing for CPU backends, the copy into pinned memory for CUDA ones."""
         if self.on_device:
-            return None
+            return self.backend.stage(frames, self.timer)
         with self.timer.stage("preprocess"):
             return self.preprocess(frames)
 
-    def submit(self, frames: Sequence[np.ndarray], prepared: np.ndarray | None = None):
-        """Start segmenting `frames`; CPU backends finish here, CUDA ones only enqueue."""
+    def submit(self, frames: Sequence[np.ndarray], prepared=None):
+        """Start segmenting `frames` (`prepared`: their `prepare`, if already done); CPU
+        backends finish here, CUDA ones only enqueue."""
         if self.on_device:
-            return self.backend.submit(frames, self.size, self.info.mean, self.info.std)
+            return self.backend.submit(frames, self.size, self.info.mean, self.info.std, prepared)
         batch = prepared if prepared is not None else self.prepare(frames)
         with self.timer.stage("inference"):
             class_maps = self.backend.infer(batch)

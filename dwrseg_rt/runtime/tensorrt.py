@@ -5,26 +5,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from dwrseg_rt.checkpoint import ModelInfo, read_sidecar
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.export.tensorrt import build_engine, engine_cache_key, import_tensorrt, plan_build
-from dwrseg_rt.runtime.cuda import CudaExecution, Pending, require_cuda
-from dwrseg_rt.runtime.timing import StageTimer
+from dwrseg_rt.export.tensorrt import (
+    EngineOptions,
+    build_engine,
+    calibration_digest,
+    engine_cache_key,
+    import_tensorrt,
+    plan_build,
+)
+from dwrseg_rt.runtime.cuda import CudaBackend, CudaExecution, require_cuda
+
+
+TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "INT32": torch.int32, "INT64": torch.int64,
+                "INT8": torch.int8, "UINT8": torch.uint8, "BOOL": torch.bool}
 
 
 def torch_dtype(trt, dtype) -> torch.dtype:
-    table = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16, trt.DataType.INT32: torch.int32,
-             trt.DataType.INT8: torch.int8}
-    for name, value in (("UINT8", torch.uint8), ("INT64", torch.int64), ("BOOL", torch.bool)):
-        if hasattr(trt.DataType, name):
-            table[getattr(trt.DataType, name)] = value
-    return table[dtype]
+    """The torch twin of a TensorRT tensor type (looked up by name: the enum differs by version)."""
+    for name, torch_type in TORCH_DTYPES.items():
+        if getattr(trt.DataType, name, None) == dtype:
+            return torch_type
+    raise UserError(f"this engine has a {dtype} input or output, which dwrseg-rt cannot feed; export it again with dwrseg-rt")
 
 
-class TensorRTBackend:
+class TensorRTBackend(CudaBackend):
     def __init__(self, engine_path: Path) -> None:
         trt = import_tensorrt()
         require_cuda()
@@ -39,12 +47,15 @@ class TensorRTBackend:
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_dtype = torch_dtype(trt, self.engine.get_tensor_dtype("class_map"))
         self.size = tuple(sidecar["inference_size"])
+        self.max_batch = int(sidecar.get("batch", 1))
         self.name = f"tensorrt-{sidecar.get('precision', 'fp32')}"
-        self.execution = CudaExecution(self._run, torch.float32)
+        self.execution = CudaExecution(self._run, torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name)))
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.contiguous()  # engines take linear NCHW
-        self.context.set_input_shape(self.input_name, tuple(batch.shape))
+        if not self.context.set_input_shape(self.input_name, tuple(batch.shape)):
+            raise UserError(f"this engine does not accept input {tuple(batch.shape)} (it was built for batch <= {self.max_batch} "
+                            f"at {self.size[0]}x{self.size[1]}); build one with --batch {batch.shape[0]}")
         output = torch.empty(tuple(self.context.get_tensor_shape("class_map")), dtype=self.output_dtype, device=batch.device)
         self.context.set_tensor_address(self.input_name, batch.data_ptr())
         self.context.set_tensor_address("class_map", output.data_ptr())
@@ -52,39 +63,27 @@ class TensorRTBackend:
             raise RuntimeError("TensorRT execute_async_v3 failed")
         return output
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        with torch.cuda.stream(self.execution.stream):
-            result = self._run(torch.from_numpy(batch).to(self.execution.device)).to(torch.uint8).cpu()
-        return result.numpy()
-
-    def submit(self, frames, size, mean, std) -> Pending:
-        return self.execution.submit(frames, size, mean, std)
-
-    def collect(self, pending: Pending, timer: StageTimer) -> list[np.ndarray]:
-        return self.execution.collect(pending, timer)
-
 
 def cached_engine(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int], precision: str,
-                  calibration: Path | None = None, workspace_gb: float = 2.0, dla_core: int | None = None,
-                  force_rebuild: bool = False, log=print) -> Path:
+                  options: EngineOptions | None = None, log=print) -> Path:
     """The engine for these weights on this GPU/TensorRT/precision/shape: built once, then reused."""
     from dwrseg_rt.export.onnx import export_onnx
     from dwrseg_rt.runtime.backends import cache_dir, file_digest
 
     trt = import_tensorrt()
     require_cuda()
-    plan = plan_build(trt.__version__, precision, calibration)
-    onnx_dir = cache_dir() / "onnx"
-    stem = f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_int32"
-    onnx_path = onnx_dir / f"{stem}{'_half' if plan.half_onnx else ''}.onnx"
+    options = options or EngineOptions()
+    plan = plan_build(trt.__version__, precision, options.calibration, dla=options.dla_core is not None)
+    stem = f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_int32{'_half' if plan.half_onnx else ''}"
+    onnx_path = cache_dir() / "onnx" / f"{stem}.onnx"
     if not onnx_path.is_file():
         export_onnx(model, info, onnx_path, size, check=False, class_dtype=torch.int32, half=plan.half_onnx)
-    key = engine_cache_key(torch.cuda.get_device_name(), torch.cuda.get_device_capability(), trt.__version__,
-                           file_digest(onnx_path), precision, (1, 3, size[1], size[0]))
+    gpu = torch.cuda.get_device_name()
+    key = engine_cache_key(gpu, torch.cuda.get_device_capability(), trt.__version__, file_digest(onnx_path), precision,
+                           (options.batch, 3, size[1], size[0]),
+                           calibration_digest(options.calibration) if plan.calibrate else "", options.dla_core)
     engine = cache_dir() / "engines" / f"{key}.engine"
-    if force_rebuild or not engine.is_file():
-        log(f"building a TensorRT {trt.__version__} {precision} engine for {torch.cuda.get_device_name()} "
-            f"(first use: this takes minutes; cached as {engine})")
-        build_engine(onnx_path, engine, info, size, precision, workspace_gb=workspace_gb, dla_core=dla_core,
-                     calibration=calibration, half_onnx_path=onnx_path if plan.half_onnx else None, log=log)
+    if options.force_rebuild or not engine.is_file():
+        log(f"building a TensorRT {trt.__version__} {precision} engine for {gpu} (first use: this takes minutes; cached as {engine})")
+        build_engine(onnx_path, engine, info, size, precision, options, log=log)
     return engine

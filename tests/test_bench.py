@@ -1,0 +1,44 @@
+"""`dwrseg-rt bench`: one run, a table across backends, and a JSON a later run can be compared with."""
+
+import json
+
+from conftest import run_cli
+
+LATENCY_KEYS = {"mean", "median", "p90", "p95", "p99", "min", "max"}
+
+
+def test_bench_compares_backends_model_only_and_through_the_pipeline(checkpoint, clip, tmp_path):
+    report_path = tmp_path / "bench.json"
+    result = run_cli("bench", "-b", "torch", "-b", "onnxruntime", "--weights", checkpoint, "--warmup", "1", "--iterations", "5",
+                     "--clip", clip, "--json", report_path)
+    assert result.returncode == 0, result.stderr
+    assert "torch" in result.stdout and "onnxruntime" in result.stdout and "encode alone" in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["machine"]["python"] and report["settings"]["iterations"] == 5 and report["settings"]["batch"] == 1
+    assert [entry["backend"] for entry in report["results"]] == ["torch", "onnxruntime"]
+    alone = report["stages_alone"]
+    for entry in report["results"]:
+        model, pipeline = entry["model"], entry["pipeline"]
+        latency = model["latency_ms"]
+        assert LATENCY_KEYS <= set(latency) and latency["min"] <= latency["median"] <= latency["p99"] <= latency["max"]
+        assert model["size"] == [256, 128] and model["iterations"] == 5
+        assert abs(model["throughput_fps"] - 1000.0 / latency["mean"]) < 1e-6 * model["throughput_fps"]  # batch 1, one in flight
+        assert pipeline["frames"] == 12 and pipeline["pipeline_fps"] > 0
+        slowest = min(model["throughput_fps"], alone["decode_only_fps"], alone["encode_only_fps"])
+        assert abs(entry["pipeline_over_slowest_stage"] - pipeline["pipeline_fps"] / slowest) < 1e-9
+
+
+def test_bench_with_a_batch_counts_frames_not_calls(checkpoint, tmp_path):
+    result = run_cli("bench", "-b", "onnxruntime", "--weights", checkpoint, "--batch", "3", "--warmup", "1", "--iterations", "3",
+                     "--json", tmp_path / "b.json")
+    assert result.returncode == 0, result.stderr
+    model = json.loads((tmp_path / "b.json").read_text())["results"][0]["model"]
+    assert model["batch"] == 3
+    assert abs(model["throughput_fps"] - 3 * 1000.0 / model["latency_ms"]["mean"]) < 1e-6 * model["throughput_fps"]
+
+
+def test_bench_rejects_what_it_cannot_measure(checkpoint):
+    unknown = run_cli("bench", "-b", "tpu", "--weights", checkpoint)
+    assert unknown.returncode == 2 and "unknown backend 'tpu'" in unknown.stderr and "Traceback" not in unknown.stderr
+    precision = run_cli("bench", "-b", "onnxruntime", "-p", "int8", "--weights", checkpoint)
+    assert precision.returncode == 2 and "onnxruntime runs fp32" in precision.stderr
