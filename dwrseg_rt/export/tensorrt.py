@@ -190,8 +190,10 @@ def build_engine(source: Path, engine_path: Path, info: ModelInfo, size: tuple[i
     profile = builder.create_optimization_profile()
     profile.set_shape(network.get_input(0).name, (1, 3, height, width), shape, shape)
     config.add_optimization_profile(profile)
+    calibrator = None  # held here: the config does not keep the Python object alive through the build
     if plan.calibrate:
-        config.int8_calibrator = make_calibrator(trt, calibration_batches(calibration, info, size), engine_path.with_suffix(".calib"))
+        calibrator = make_calibrator(trt, calibration_batches(calibration, info, size), engine_path.with_suffix(".calib"))
+        config.int8_calibrator = calibrator
         config.set_calibration_profile(profile)
     if dla_core is not None:
         if builder.num_DLA_cores == 0:
