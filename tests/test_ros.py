@@ -196,22 +196,32 @@ DDS_CONFIG = """<CycloneDDS><Domain id="any"><General><Interfaces><NetworkInterf
 <ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>40</MaxAutoParticipantIndex></Discovery></Domain></CycloneDDS>"""
 
 
-def test_dds_bridge_end_to_end_on_loopback(checkpoint, tmp_path, monkeypatch):
+@pytest.fixture
+def dds(tmp_path, monkeypatch):
+    """The bridge's DDS module, with CycloneDDS confined to loopback for this test."""
     pytest.importorskip("cyclonedds")
     config = tmp_path / "cyclonedds.xml"
     config.write_text(DDS_CONFIG)
-    monkeypatch.setenv("CYCLONEDDS_URI", config.as_uri())  # loopback only; read when a participant is created
+    monkeypatch.setenv("CYCLONEDDS_URI", config.as_uri())  # read when a participant is created
+    from dwrseg_rt.ros import dds
+
+    return dds
+
+
+def start_bridge(checkpoint, domain: int, count: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dwrseg_rt", "ros-dds", "--domain", str(domain), "--count", str(count),
+                             "--weights", str(checkpoint), "--size", "96x48", "--backend", "torch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+
+
+def test_dds_bridge_end_to_end_on_loopback(checkpoint, dds):
     from cyclonedds.domain import DomainParticipant
     from cyclonedds.pub import DataWriter
     from cyclonedds.sub import DataReader
     from cyclonedds.topic import Topic
 
-    from dwrseg_rt.ros import dds
-
     domain = 42
-    bridge = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", "ros-dds", "--domain", str(domain), "--count", "3",
-                               "--weights", str(checkpoint), "--size", "96x48", "--backend", "torch"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    bridge = start_bridge(checkpoint, domain, 3)
     try:
         participant = DomainParticipant(domain)
         writer = DataWriter(participant, Topic(participant, "rt/camera/image_raw", dds.Image))
@@ -255,6 +265,43 @@ def test_dds_bridge_end_to_end_on_loopback(checkpoint, tmp_path, monkeypatch):
     assert all(m.header.frame_id != "bad" for m in received["class_mask"])
     assert "processed 3 frames" in stdout and "(0 unusable)" not in stdout  # skipped, counted, went on
     assert stderr.count("unsupported image encoding 'yuv422'") == 1  # logged once: rate-limited
+
+
+def test_dds_bridge_does_no_work_until_someone_subscribes(checkpoint, dds):
+    from cyclonedds.domain import DomainParticipant
+    from cyclonedds.pub import DataWriter
+    from cyclonedds.sub import DataReader
+    from cyclonedds.topic import Topic
+
+    bridge = start_bridge(checkpoint, 43, 2)
+    try:
+        participant = DomainParticipant(43)
+        writer = DataWriter(participant, Topic(participant, "rt/camera/image_raw", dds.Image))
+
+        def send(index: int) -> None:
+            writer.write(dds.Image(dds.Header(dds.Time(index, 0), "cam"), 48, 96, "rgb8", 0, 96 * 3, street(index).tobytes()))
+            time.sleep(0.3)
+
+        deadline = time.time() + 120
+        while writer.get_publication_matched_status().current_count == 0 and time.time() < deadline:
+            time.sleep(0.2)  # until the bridge's reader is up
+        for index in range(8):  # frames arrive, but no output has a subscriber
+            send(index)
+        assert bridge.poll() is None, "the bridge segmented frames nobody subscribed to"
+        reader = DataReader(participant, Topic(participant, "rt/segment_node/overlay", dds.Image))
+        received, index = [], 8
+        while bridge.poll() is None and time.time() < deadline:
+            send(index)
+            index += 1
+            received += [s for s in reader.take(10) if isinstance(s, dds.Image)]
+        time.sleep(0.5)
+        received += [s for s in reader.take(10) if isinstance(s, dds.Image)]
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+    stdout, stderr = bridge.communicate()
+    assert bridge.returncode == 0, stderr
+    assert received and all(o.encoding == "rgb8" and o.header.stamp.sec >= 8 for o in received)  # only frames sent after subscribing
 
 
 def test_warnings_are_rate_limited():

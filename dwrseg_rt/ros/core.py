@@ -8,7 +8,7 @@ someone wants, each with the input header unchanged.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,13 @@ class RateLimited:
         if now - self.last.get(key, -1e9) >= self.period:
             self.last[key] = now
             self.log(message)
+
+
+def listened(outputs: dict[str, int], timing: Iterable[int]) -> set[str] | None:
+    """The outputs that have subscribers (name -> subscriber count), or None when nobody
+    listens to anything, timing topics included: then a frame is not worth segmenting."""
+    wanted = {name for name, count in outputs.items() if count}
+    return wanted if wanted or any(timing) else None
 
 
 class SegmentationCore:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.ros.core import OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic, output_topic
+from dwrseg_rt.ros.core import OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic, listened, output_topic
 from dwrseg_rt.ros.messages import UnsupportedImage
 from dwrseg_rt.runtime.segmenter import Segmenter
 
@@ -72,6 +72,11 @@ def qos(reliability: str):
     return Qos(kind, Policy.History.KeepLast(1), Policy.Durability.Volatile)
 
 
+def subscribers(writer) -> int:
+    """How many readers are matched to a CycloneDDS writer now."""
+    return writer.get_publication_matched_status().current_count
+
+
 def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domain: int = 0, reliability: str = "best_effort",
                namespace: str = "", alpha: float = 0.5, count: int | None = None, log: Callable[[str], None] = print,
                log_period: float = 5.0) -> NodeStats:
@@ -109,10 +114,11 @@ def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domai
             if time.monotonic() >= next_log:
                 log(stats.summary_and_reset())
                 next_log = time.monotonic() + log_period
-            if not samples:
+            wanted = listened({name: subscribers(writer) for name, writer in writers.items()}, map(subscribers, timing.values()))
+            if not samples or wanted is None:  # nothing new, or nobody listens: no work
                 continue
             try:
-                outputs, report = core.process(samples[-1])  # the newest; older ones are stale
+                outputs, report = core.process(samples[-1], wanted)  # the newest; older ones are stale
             except UnsupportedImage as exc:
                 stats.errors += 1
                 warn("input", str(exc))

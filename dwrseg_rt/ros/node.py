@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.ros.core import DEFAULT_INPUT, DEFAULT_NODE, OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic
+from dwrseg_rt.ros.core import (DEFAULT_INPUT, DEFAULT_NODE, OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic,
+                               listened)
 from dwrseg_rt.ros.messages import UnsupportedImage
 
 PARAMETERS = {
@@ -92,8 +93,9 @@ def make_node_class():
             self.get_logger().info(f"segmenting {topic} -> {', '.join(p.topic_name for p in self.outputs.values())}")
 
         def on_image(self, msg) -> None:
-            wanted = {name for name, pub in self.outputs.items() if pub.get_subscription_count() > 0}
-            if not wanted and not any(p.get_subscription_count() for p in self.timing.values()):
+            wanted = listened({name: pub.get_subscription_count() for name, pub in self.outputs.items()},
+                              (pub.get_subscription_count() for pub in self.timing.values()))
+            if wanted is None:
                 return  # nobody listens: do no work
             try:
                 results, report = self.core.process(msg, wanted)
