@@ -94,6 +94,14 @@ class LazyProgress:
             self.bar.stop()
 
 
+def check_report_path(path: Path | None, force: bool) -> None:
+    """Refuse a --json/--stats-json path before the work rather than after it."""
+    from dwrseg_rt.io.video import check_output_path
+
+    if path is not None:
+        check_output_path(path, force)
+
+
 def write_json(path: Path, data: dict) -> None:
     from dwrseg_rt.checkpoint import atomic_write
 
@@ -138,6 +146,7 @@ def video(
     if overlay + mask + side_by_side > 1:
         raise UserError("choose one of --overlay, --mask and --side-by-side")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
+    check_report_path(stats_json, force)
     plans = plan_jobs(inputs, output, mode)
     segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size), precision)
     info = segmenter.info
@@ -280,6 +289,7 @@ def evaluate(
     precision: Precision = None,
     size: Size = None,
     json_path: JsonOut = None,
+    force: Force = False,
 ) -> None:
     """mIoU over a split from one confusion matrix, at the labels' own resolution.
 
@@ -290,6 +300,7 @@ def evaluate(
     from dwrseg_rt.runtime.segmenter import Segmenter
     from dwrseg_rt.train.evaluate import evaluate as run_eval
 
+    check_report_path(json_path, force)
     files = open_dataset(dataset, data, split)
     runner, info, inference_size = load_backend(weights or default_weights(), backend, parse_size(size), precision=precision)
     segmenter = Segmenter(runner, info, inference_size)
@@ -382,6 +393,7 @@ def bench(
     iterations: Annotated[int, typer.Option(min=1)] = 20,
     clip: Annotated[Optional[Path], typer.Option(help="Also run the full video pipeline on this clip.")] = None,
     json_path: JsonOut = None,
+    force: Force = False,
 ) -> None:
     """Model-only throughput and latency (trtexec-style), and pipeline fps on a clip.
 
@@ -389,6 +401,7 @@ def bench(
     """
     from dwrseg_rt.runtime.benchmark import run_benchmarks
 
+    check_report_path(json_path, force)
     with err.status("benchmarking"):
         report = run_benchmarks(weights or default_weights(), backend or ["torch", "onnxruntime"], parse_size(size), clip, batch,
                                 warmup, iterations, precision)

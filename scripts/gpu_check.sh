@@ -24,9 +24,9 @@ backends=(-b torch)
 $py -c "import tensorrt" 2>/dev/null && backends+=(-b tensorrt)
 # model-only and pipeline, fp32 and fp16, DWRSeg-B at the paper's 1024x512, batch 1
 $py -m dwrseg_rt bench "${backends[@]}" -p fp32 -p fp16 --size 1024x512 --warmup 50 --iterations 500 \
-    --clip "$work/drive.mp4" --json "$results/gpu-$gpu.json"
+    --clip "$work/drive.mp4" --json "$results/gpu-$gpu.json" --force
 # one overlay frame to look at, and the video job's own stage table
-$py -m dwrseg_rt video "$work/drive.mp4" -o "$work/overlay.mp4" --size 1024x512 --backend torch --stats-json "$results/gpu-$gpu-video.json"
+$py -m dwrseg_rt video "$work/drive.mp4" -o "$work/overlay.mp4" --size 1024x512 --backend torch --stats-json "$results/gpu-$gpu-video.json" --force
 $py -c "import av, cv2, sys; frames = av.open(sys.argv[1]).decode(video=0)
 [cv2.imwrite(sys.argv[2], f.to_ndarray(format='bgr24')) for i, f in zip(range(150), frames) if i == 149]" "$work/overlay.mp4" "$work/overlay_frame.png"
 if [ -n "${OUT:-}" ]; then cp "$results/gpu-$gpu.json" "$results/gpu-$gpu-video.json" "$work/overlay_frame.png" "$OUT/"; fi

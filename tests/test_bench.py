@@ -37,8 +37,16 @@ def test_bench_with_a_batch_counts_frames_not_calls(checkpoint, tmp_path):
     assert abs(model["throughput_fps"] - 3 * 1000.0 / model["latency_ms"]["mean"]) < 1e-6 * model["throughput_fps"]
 
 
-def test_bench_rejects_what_it_cannot_measure(checkpoint):
+def test_bench_rejects_what_it_cannot_measure_or_write_before_measuring(checkpoint, tmp_path):
     unknown = run_cli("bench", "-b", "tpu", "--weights", checkpoint)
     assert unknown.returncode == 2 and "unknown backend 'tpu'" in unknown.stderr and "Traceback" not in unknown.stderr
     precision = run_cli("bench", "-b", "onnxruntime", "-p", "int8", "--weights", checkpoint)
     assert precision.returncode == 2 and "onnxruntime runs fp32" in precision.stderr
+    tensorrt = run_cli("bench", "-b", "tensorrt", "--weights", checkpoint)
+    assert tensorrt.returncode == 2 and len(tensorrt.stderr.strip().splitlines()) == 1
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text("{}")
+    kept = run_cli("bench", "-b", "onnxruntime", "--weights", checkpoint, "--json", earlier)
+    assert kept.returncode == 2 and "--force" in kept.stderr and earlier.read_text() == "{}" and "bench" not in kept.stdout
+    missing = run_cli("bench", "-b", "onnxruntime", "--weights", checkpoint, "--json", tmp_path / "no" / "b.json")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
