@@ -69,6 +69,15 @@ def stage_frames(pool: PinnedPool, frames: Sequence[np.ndarray]) -> torch.Tensor
     return staged
 
 
+def segment_tensor(images: torch.Tensor, network: Callable[[torch.Tensor], torch.Tensor], size: tuple[int, int], mean, std,
+                   dtype: torch.dtype) -> torch.Tensor:
+    """What runs on the GPU for a batch, as plain tensor ops (so it runs, and is tested, on the
+    CPU too): (N, H, W, 3) uint8 frames -> (N, H, W) uint8 class maps at the frames' size."""
+    height, width = images.shape[1:3]
+    class_ids = network(preprocess_tensor(images, size, mean, std, dtype))
+    return resize_class_map_tensor(class_ids.to(torch.uint8), height, width)
+
+
 @dataclass
 class Pending:
     """Work enqueued on the stream for one batch; `collect` turns it into class maps."""
@@ -94,14 +103,12 @@ class CudaExecution:
     def submit(self, frames: Sequence[np.ndarray], size: tuple[int, int], mean, std,
                staged: torch.Tensor | None = None) -> Pending:
         staged = self.stage(frames) if staged is None else staged
-        height, width = staged.shape[1:3]
         events = tuple(torch.cuda.Event(enable_timing=True) for _ in range(4))
         with torch.cuda.stream(self.stream):
             events[0].record()
             images = staged.to(self.device, non_blocking=True)
             events[1].record()
-            batch = preprocess_tensor(images, size, mean, std, self.dtype)
-            class_map = resize_class_map_tensor(self.network(batch).to(torch.uint8), height, width)
+            class_map = segment_tensor(images, self.network, size, mean, std, self.dtype)
             events[2].record()
             output = self.pinned.acquire(tuple(class_map.shape))
             output.copy_(class_map, non_blocking=True)
