@@ -329,6 +329,7 @@ def export(
     dla_core: Annotated[Optional[int], typer.Option(min=0, help="Jetson: build for this DLA core (GPU fallback on).")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Engine: the largest batch it accepts.")] = 1,
     build_only: Annotated[bool, typer.Option("--build-only", help="Build the engine into the cache that --backend tensorrt uses, then exit.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Engine: build it again even if the cache holds one.")] = False,
     force: Force = False,
 ) -> None:
     """Export to ONNX (opset 17, argmax folded in, JSON sidecar, parity check) or a TensorRT engine.
@@ -348,9 +349,9 @@ def export(
     if format == "engine":
         from dwrseg_rt.export.tensorrt import EngineOptions
 
-        options = EngineOptions(calibration, workspace, dla_core, batch, force_rebuild=force)
+        options = EngineOptions(calibration, workspace, dla_core, batch, force_rebuild=rebuild)
         output = None if build_only else output or Path(f"{weights.stem}_{width}x{height}_{precision}.engine")
-        export_engine(weights, model, info, (width, height), precision, options, output)
+        export_engine(weights, model, info, (width, height), precision, options, output, force)
         return
     from dwrseg_rt.export.onnx import export_onnx
 
@@ -362,7 +363,7 @@ def export(
     out.print(f"parity vs torch: max |Δlogit| {report['max_abs_logit_diff']:.2e}, argmax agreement {report['argmax_agreement'] * 100:.3f}%")
 
 
-def export_engine(weights, model, info, size, precision, options, output) -> None:
+def export_engine(weights, model, info, size, precision, options, output, force: bool) -> None:
     """Build (or reuse) the cached engine, then copy it and its sidecar to `output` (None: --build-only)."""
     import shutil
 
@@ -371,7 +372,7 @@ def export_engine(weights, model, info, size, precision, options, output) -> Non
     from dwrseg_rt.runtime.tensorrt import cached_engine
 
     if output is not None:
-        check_output_path(output, options.force_rebuild)
+        check_output_path(output, force)
     with err.status("building the TensorRT engine (minutes on first use)"):
         engine = cached_engine(weights, model, info, size, precision, options, log=err.print)
     if output is None:

@@ -40,8 +40,9 @@ class TensorRTBackend(CudaBackend):
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if self.engine is None:
-            raise UserError(f"{engine_path.name} does not load here: engines only run on the GPU model and TensorRT version "
-                            "that built them; rebuild it (--force-rebuild)")
+            raise UserError(f"{engine_path.name} does not load here: an engine runs only on the GPU model and TensorRT version "
+                            "that built it; build one on this machine (dwrseg-rt export --format engine), or pass the .pt "
+                            "checkpoint with --backend tensorrt, which builds and caches one")
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
