@@ -267,7 +267,9 @@ def test_dds_bridge_end_to_end_on_loopback(checkpoint, dds):
     assert stderr.count("unsupported image encoding 'yuv422'") == 1  # logged once: rate-limited
 
 
-def test_dds_bridge_does_no_work_until_someone_subscribes(checkpoint, dds):
+def test_dds_bridge_does_no_work_until_someone_subscribes_and_advertises_type_hashes(checkpoint, dds):
+    from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
+    from cyclonedds.core import Policy
     from cyclonedds.domain import DomainParticipant
     from cyclonedds.pub import DataWriter
     from cyclonedds.sub import DataReader
@@ -288,6 +290,10 @@ def test_dds_bridge_does_no_work_until_someone_subscribes(checkpoint, dds):
         for index in range(8):  # frames arrive, but no output has a subscriber
             send(index)
         assert bridge.poll() is None, "the bridge segmented frames nobody subscribed to"
+        advertised = {sample.topic_name: sample.qos[Policy.Userdata].data
+                      for sample in BuiltinDataReader(participant, BuiltinTopicDcpsPublication).take(64) if Policy.Userdata in sample.qos}
+        assert advertised["rt/segment_node/overlay"] == f"typehash={dds.TYPE_HASHES['sensor_msgs/msg/Image']};".encode()
+        assert advertised["rt/segment_node/latency_ms"] == f"typehash={dds.TYPE_HASHES['std_msgs/msg/Float32']};".encode()
         reader = DataReader(participant, Topic(participant, "rt/segment_node/overlay", dds.Image))
         received, index = [], 8
         while bridge.poll() is None and time.time() < deadline:
@@ -302,6 +308,15 @@ def test_dds_bridge_does_no_work_until_someone_subscribes(checkpoint, dds):
     stdout, stderr = bridge.communicate()
     assert bridge.returncode == 0, stderr
     assert received and all(o.encoding == "rgb8" and o.header.stamp.sec >= 8 for o in received)  # only frames sent after subscribing
+
+
+def test_dds_type_hashes_are_the_ones_jazzy_computes(dds):
+    """REP-2011 hashes from the message definitions (rosbags implements the algorithm); ROS 2
+    Jazzy prints the same ones in `ros2 topic info -v`."""
+    jazzy = get_typestore(Stores.ROS2_JAZZY)
+    for message_class in (dds.Image, dds.CompressedImage, dds.Float32):
+        name = dds.ros_type(message_class)
+        assert dds.TYPE_HASHES[name] == jazzy.hash_rihs01(name)
 
 
 def test_warnings_are_rate_limited():

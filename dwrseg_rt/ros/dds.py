@@ -3,6 +3,9 @@
 ROS 2 (rmw_cyclonedds_cpp) names a topic `/a/b` as DDS topic `rt/a/b` and a message type
 `pkg/msg/T` as `pkg::msg::dds_::T_`; payloads are XCDR1. With the same names and field
 layout, a ROS 2 graph on the same domain sees this bridge's topics as ordinary ones.
+Every endpoint also carries its type's REP-2011 hash in USER_DATA (`typehash=RIHS01_...;`), as
+the rmw layers of Iron and later do: without it a Jazzy node warns about every endpoint of ours
+and `ros2 topic info -v` shows no type hash.
 (No `from __future__ import annotations` here: CycloneDDS reads the field types at runtime.)
 """
 
@@ -54,6 +57,30 @@ if IdlStruct is not None:
         data: float32
 
 
+# REP-2011 type hashes (Jazzy and later; unchanged since Iron), checked in the tests against the
+# ones rosbags computes from the message definitions.
+TYPE_HASHES = {
+    "sensor_msgs/msg/Image": "RIHS01_d31d41a9a4c4bc8eae9be757b0beed306564f7526c88ea6a4588fb9582527d47",
+    "sensor_msgs/msg/CompressedImage": "RIHS01_15640771531571185e2efc8a100baf923961a4d15d5569652e6cb6691e8e371a",
+    "std_msgs/msg/Float32": "RIHS01_7170d3d8f841f7be3172ce5f4f59f3a4d7f63b0447e8b33327601ad64d83d6e2",
+}
+
+
+def ros_type(message_class) -> str:
+    """'sensor_msgs::msg::dds_::Image_' -> 'sensor_msgs/msg/Image'."""
+    package, kind, _, name = message_class.__idl_typename__.split("::")
+    return f"{package}/{kind}/{name.rstrip('_')}"
+
+
+def endpoint(participant, ros_topic: str, message_class, profile=None):
+    """The Topic and QoS for a reader or writer of `message_class` on `ros_topic`, with the type hash."""
+    from cyclonedds.core import Policy, Qos
+    from cyclonedds.topic import Topic
+
+    hashed = Qos(Policy.Userdata(f"typehash={TYPE_HASHES[ros_type(message_class)]};".encode()))
+    return Topic(participant, dds_topic(ros_topic), message_class), (profile + hashed) if profile is not None else hashed
+
+
 def dds_topic(ros_topic: str) -> str:
     """ROS 2 topic -> DDS topic name as rmw_cyclonedds_cpp writes it."""
     return "rt/" + ros_topic.lstrip("/")
@@ -88,16 +115,15 @@ def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domai
     from cyclonedds.domain import DomainParticipant
     from cyclonedds.pub import DataWriter
     from cyclonedds.sub import DataReader
-    from cyclonedds.topic import Topic
     from cyclonedds.util import duration
 
     participant = DomainParticipant(domain)
     profile = qos(reliability)
     source = input_topic(topic, compressed)
-    reader = DataReader(participant, Topic(participant, dds_topic(source), CompressedImage if compressed else Image), qos=profile)
-    writers = {name: DataWriter(participant, Topic(participant, dds_topic(output_topic("segment_node", name, namespace)), Image), qos=profile)
+    reader = DataReader(participant, *endpoint(participant, source, CompressedImage if compressed else Image, profile))
+    writers = {name: DataWriter(participant, *endpoint(participant, output_topic("segment_node", name, namespace), Image, profile))
                for name in OUTPUTS}
-    timing = {name: DataWriter(participant, Topic(participant, dds_topic(output_topic("segment_node", name, namespace)), Float32))
+    timing = {name: DataWriter(participant, *endpoint(participant, output_topic("segment_node", name, namespace), Float32))
               for name in ("processing_ms", "latency_ms")}
     core = SegmentationCore(segmenter, Image, "bytes", alpha)
     stats = NodeStats()
