@@ -254,3 +254,24 @@ def test_bench_on_cuda_reports_the_device_split(checkpoint, tmp_path):
     model = entry["model"]
     assert model["backend"].startswith("torch-cuda-fp16") and model["in_flight"] > 1
     assert set(model["device_ms"]) == {"h2d", "inference", "d2h"} and model["throughput_fps"] > 0
+
+
+@gpu
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_tensorrt_builds_once_caches_and_agrees_with_the_cpu(precision):
+    pytest.importorskip("tensorrt")
+    from dwrseg_rt.runtime.backends import TorchBackend
+    from dwrseg_rt.runtime.segmenter import Segmenter
+
+    frames = street_frames()
+    model, info = load_checkpoint(DEFAULT_WEIGHTS)
+    cpu = Segmenter(TorchBackend(model.float()), info, (256, 128)).segment_batch(frames)
+    runner, info, size = load_backend(DEFAULT_WEIGHTS, "tensorrt", (256, 128), precision=precision)
+    engines = list((runner.engine_path.parent).glob("*.engine"))
+    assert runner.engine_path.with_name(runner.engine_path.name + ".json").is_file()  # metadata beside, not inside
+    built = runner.engine_path.stat().st_mtime_ns
+    segmenter = Segmenter(runner, info, size)
+    assert min(agreements(segmenter.segment_batch(frames), cpu)) > AGREEMENT
+    again, _, _ = load_backend(DEFAULT_WEIGHTS, "tensorrt", (256, 128), precision=precision)
+    assert again.engine_path == runner.engine_path and again.engine_path.stat().st_mtime_ns == built  # reused
+    assert list(runner.engine_path.parent.glob("*.engine")) == engines

@@ -36,6 +36,7 @@ class TensorRTBackend(CudaBackend):
     def __init__(self, engine_path: Path) -> None:
         trt = import_tensorrt()
         require_cuda()
+        self.engine_path = engine_path
         self.info, sidecar = read_sidecar(engine_path)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
@@ -53,10 +54,12 @@ class TensorRTBackend(CudaBackend):
         self.execution = CudaExecution(self._run, torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name)))
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
+        if batch.shape[0] > self.max_batch:  # more frames than the engine's profile takes: in turns
+            return torch.cat([self._run(part) for part in batch.split(self.max_batch)])
         batch = batch.contiguous()  # engines take linear NCHW
         if not self.context.set_input_shape(self.input_name, tuple(batch.shape)):
-            raise UserError(f"this engine does not accept input {tuple(batch.shape)} (it was built for batch <= {self.max_batch} "
-                            f"at {self.size[0]}x{self.size[1]}); build one with --batch {batch.shape[0]}")
+            raise UserError(f"this engine does not accept input {tuple(batch.shape)}: it was built for "
+                            f"{self.size[0]}x{self.size[1]}, batch <= {self.max_batch}")
         output = torch.empty(tuple(self.context.get_tensor_shape("class_map")), dtype=self.output_dtype, device=batch.device)
         self.context.set_tensor_address(self.input_name, batch.data_ptr())
         self.context.set_tensor_address("class_map", output.data_ptr())
