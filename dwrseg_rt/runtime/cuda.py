@@ -12,7 +12,6 @@ from the events (h2d, inference, d2h), not host clocks.
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -135,10 +134,8 @@ class CudaBackend:
     execution: CudaExecution
 
     def stage(self, frames: Sequence[np.ndarray], timer: StageTimer) -> torch.Tensor:
-        start = time.perf_counter()
-        staged = self.execution.stage(frames)
-        timer.add("pin", time.perf_counter() - start)
-        return staged
+        with timer.stage("pin"):
+            return self.execution.stage(frames)
 
     def submit(self, frames: Sequence[np.ndarray], size: tuple[int, int], mean, std,
                staged: torch.Tensor | None = None) -> Pending:
