@@ -57,7 +57,7 @@ if IdlStruct is not None:
         data: float32
 
 
-# REP-2011 type hashes (Jazzy and later; unchanged since Iron), checked in the tests against the
+# REP-2011 type hashes as ROS 2 Jazzy computes them, checked in the tests against the
 # ones rosbags computes from the message definitions.
 TYPE_HASHES = {
     "sensor_msgs/msg/Image": "RIHS01_d31d41a9a4c4bc8eae9be757b0beed306564f7526c88ea6a4588fb9582527d47",
