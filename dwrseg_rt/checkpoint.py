@@ -20,7 +20,23 @@ from dwrseg_rt.errors import UserError
 from dwrseg_rt.model import DWRSeg, build_model
 
 FORMAT = "dwrseg-rt/1"
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "dwrseg_b_synth.pt"
+# The shipped models, by name: CamVid (real streets, the default) and the synthetic world's.
+SHIPPED_WEIGHTS = {name: Path(__file__).parent / "weights" / f"dwrseg_b_{name}.pt" for name in ("camvid", "synth")}
+DEFAULT_WEIGHTS = SHIPPED_WEIGHTS["camvid"]
+
+
+def resolve_weights(value: str | Path | None) -> Path:
+    """`--weights`: nothing -> the default model, 'camvid' or 'synth' -> that shipped model
+    (unless a file of that name exists here), anything else a path."""
+    if value is None:
+        return DEFAULT_WEIGHTS
+    path = Path(value)
+    return SHIPPED_WEIGHTS[str(value)] if str(value) in SHIPPED_WEIGHTS and not path.exists() else path
+
+
+def weights_name(path: Path) -> str:
+    """What to call a model on screen: 'camvid' or 'synth' for the shipped ones, else the file's stem."""
+    return next((name for name, shipped in SHIPPED_WEIGHTS.items() if Path(path).resolve() == shipped.resolve()), Path(path).stem)
 
 # No ImageNet pretraining in the paper; these are the usual statistics, stored with the weights.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)

@@ -26,17 +26,28 @@ out = Console()
 err = Console(stderr=True)
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
+def parse_size(text: str | None, option: str = "--size") -> tuple[int, int] | None:
     """'1024x512' -> (1024, 512)."""
     if text is None:
         return None
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise UserError(f"--size must look like 1024x512 (width x height), not {text!r}") from None
+        raise UserError(f"{option} must look like 1024x512 (width x height), not {text!r}") from None
     if width < 32 or height < 32 or width > 8192 or height > 8192:
-        raise UserError(f"--size {text}: width and height must be between 32 and 8192")
+        raise UserError(f"{option} {text}: width and height must be between 32 and 8192")
     return width, height
+
+
+def parse_mix(items: list[str]) -> tuple[tuple[str, Path], ...]:
+    """'synth:DIR' -> ('synth', Path('DIR'))."""
+    parsed = []
+    for item in items:
+        kind, sep, root = item.partition(":")
+        if not sep or not root:
+            raise UserError(f"--mix takes DATASET:FOLDER, e.g. synth:streets, not {item!r}")
+        parsed.append((kind, Path(root)))
+    return tuple(parsed)
 
 
 def parse_range(text: str | None) -> tuple[float, float] | None:
@@ -51,14 +62,14 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def default_weights() -> Path:
-    from dwrseg_rt.checkpoint import DEFAULT_WEIGHTS
+def resolve_weights(value: Path | None) -> Path:
+    from dwrseg_rt.checkpoint import resolve_weights
 
-    return DEFAULT_WEIGHTS
+    return resolve_weights(value)
 
 
 # Options shared by several commands, defined once.
-Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (.pt), exported .onnx or TensorRT .engine; default: the shipped demo model.")]
+Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="camvid (default: real streets) | synth (the synthetic world) | a checkpoint (.pt), exported .onnx or TensorRT .engine.")]
 Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | tensorrt | torch | onnxruntime (auto: TensorRT on a GPU if installed, else torch on CUDA, else onnxruntime on CPU).")]
 Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8 is TensorRT only).")]
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the checkpoint's (1024x512 as in the paper).")]
@@ -147,22 +158,25 @@ def video(
         raise UserError("choose one of --overlay, --mask and --side-by-side")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
     check_report_path(stats_json, force)
+    from dwrseg_rt.checkpoint import weights_name
+
     plans = plan_jobs(inputs, output, mode)
-    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size), precision)
-    info = segmenter.info
+    path = resolve_weights(weights)
+    segmenter = load_segmenter(path, backend, parse_size(size), precision)
+    info, model = segmenter.info, weights_name(path)
     unknown = [name for name in ignore_class or [] if name not in info.classes]
     if unknown:
         raise UserError(f"--ignore-class {unknown[0]!r} is not a class of this model; classes: {', '.join(info.classes)}")
-    renderer = Renderer(info.palette, info.classes, mode, alpha, tuple(info.classes.index(n) for n in ignore_class or []), legend)
+    renderer = Renderer(info.palette, info.classes, mode, alpha, tuple(info.classes.index(n) for n in ignore_class or []), legend, model)
     with LazyProgress() as progress:
         outcomes = run_plans(plans, segmenter, renderer, masks_dir, force, Viewer() if show else None,
                              on_start=lambda job, name: progress.reset(f"segmenting {Path(name).name}", job.total_frames),
                              on_frame=lambda done, fps: progress.update(completed=done, rate=f"{fps:5.1f} fps"))
     results = [o.result for o in outcomes if o.result]
     for result in results:
-        print_stats(result)
+        print_stats(result, model)
     if len(plans) > 1:
-        print_summary(outcomes)
+        print_summary(outcomes, model)
     if stats_json:
         write_json(stats_json, results[0] if len(plans) == 1 else {"runs": [o.__dict__ for o in outcomes]})
     if any(r["interrupted"] for r in results):
@@ -174,8 +188,8 @@ def video(
         raise typer.Exit(1)
 
 
-def print_summary(outcomes) -> None:
-    table = Table(title="summary")
+def print_summary(outcomes, model: str) -> None:
+    table = Table(title=f"summary (model {model})")
     for column in ("input", "frames", "fps", "result"):
         table.add_column(column, justify="left" if column in ("input", "result") else "right")
     for o in outcomes:
@@ -186,9 +200,9 @@ def print_summary(outcomes) -> None:
     out.print(table)
 
 
-def print_stats(result: dict) -> None:
+def print_stats(result: dict, model: str) -> None:
     dropped = f"  |  {result['dropped']} dropped (live)" if result.get("dropped") else ""
-    table = Table(title=f"{result['input']}: {result['frames']} frames  |  pipeline {result['pipeline_fps']:.1f} fps  |  model {result['model_fps']:.1f} fps  |  {result['backend']} @ {result['size'][0]}x{result['size'][1]}{dropped}")
+    table = Table(title=f"{result['input']}: {result['frames']} frames  |  pipeline {result['pipeline_fps']:.1f} fps  |  model {result['model_fps']:.1f} fps  |  {model} on {result['backend']} @ {result['size'][0]}x{result['size'][1]}{dropped}")
     for column in ("stage", "mean ms", "median ms", "p90 ms", "frames"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for stage in ("decode", "preprocess", "inference", "postprocess", "encode"):
@@ -233,15 +247,18 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Final checkpoint; the run folder <stem>_run/ beside it holds last.pt, best.pt and log.csv.")] = Path("dwrseg.pt"),
     dataset: Annotated[str, typer.Option(help="cityscapes | camvid | synth | folder (images/ + masks/ + classes.txt).")] = "cityscapes",
     variant: Annotated[str, typer.Option(help="b | l")] = "b",
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default: the paper's (Cityscapes 1000, CamVid 600).")] = None,
+    train_split: Annotated[str, typer.Option(help="Split(s) to train on; '+' joins them: train+val (the paper's CamVid set; turns validation off).")] = "train",
+    mix: Annotated[Optional[list[str]], typer.Option(help="Also train on DATASET:FOLDER (repeatable), its classes mapped by name (built in: Cityscapes/synth -> CamVid), e.g. synth:streets.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default: the paper's (Cityscapes 1000, CamVid 600, folder 300).")] = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps instead of --epochs.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Global batch, split across torchrun processes.")] = 16,
     lr: Annotated[float, typer.Option(min=0.0)] = 0.02,
     warmup: Annotated[int, typer.Option(min=0, help="Linear warm-up steps (capped at 10% of the run).")] = 1000,
-    crop: Annotated[Optional[str], typer.Option(help="Crop WxH; default per dataset (Cityscapes 1280x640, CamVid 960x720).")] = None,
-    scale: Annotated[Optional[str], typer.Option(help="Random rescale range; default per dataset (Cityscapes 0.25,1.5).")] = None,
-    input_size: Annotated[Optional[str], typer.Option(help="Inference size stored in the checkpoint and used for validation.")] = None,
-    val_every: Annotated[Optional[int], typer.Option(min=1, help="Validate every N steps (default: 10 times per run) when a val split exists.")] = None,
+    crop: Annotated[Optional[str], typer.Option(help="Crop WxH; default per dataset: Cityscapes/synth 1280x640, CamVid 960x720 (480x360 for the 480x360 SegNet release, told from its images), folder 512x512.")] = None,
+    scale: Annotated[Optional[str], typer.Option(help="Random rescale range; default per dataset: Cityscapes/synth 0.25,1.5, CamVid and folder 0.5,1.5.")] = None,
+    input_size: Annotated[Optional[str], typer.Option(help="Inference size stored in the checkpoint and used for validation; default: Cityscapes/synth/folder 1024x512, CamVid 960x720 (480x360 release: 480x360).")] = None,
+    val_every: Annotated[Optional[int], typer.Option(min=0, help="Validate every N steps (default: 10 times per run) when a val split exists; 0: never.")] = None,
+    save_every: Annotated[Optional[int], typer.Option(min=1, help="Write the resumable last.pt every N steps (default: 20 times per run), besides at the end and on Ctrl+C.")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
     seed: Annotated[int, typer.Option()] = 0,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA.")] = True,
@@ -264,13 +281,14 @@ def train(
     if resume is None:  # a resumed run finishes the output it started
         check_output_path(output, force)
     config = TrainConfig(dataset=dataset, data=data, output=output, variant=variant, epochs=epochs, iterations=iterations,
-                         batch_size=batch_size, lr=lr, warmup=warmup, crop=parse_size(crop), scale=parse_range(scale),
-                         input_size=parse_size(input_size), workers=workers, seed=seed, half_weights=half_weights,
-                         val_every=val_every, amp=amp, tensorboard=tensorboard, run_dir=run_dir, init=init)
+                         batch_size=batch_size, train_split=train_split, mix=parse_mix(mix or []), lr=lr, warmup=warmup,
+                         crop=parse_size(crop, "--crop"), scale=parse_range(scale), input_size=parse_size(input_size, "--input-size"),
+                         workers=workers, seed=seed, half_weights=half_weights, val_every=val_every, save_every=save_every, amp=amp,
+                         tensorboard=tensorboard, run_dir=run_dir, init=init)
     with LazyProgress("training") as progress:
         try:
             summary = run_training(config, lambda step, total, loss, rate: progress.update(
-                completed=step, total=total, rate=f"loss {loss:.3f} lr {rate:.4f}"), resume)
+                completed=step, total=total, rate=f"loss {loss:.3f} lr {rate:.4f}"), resume, say=err.print)
         except KeyboardInterrupt:
             progress.bar.stop()
             err.print(f"interrupted; continue with: dwrseg-rt train ... --resume {config.run_dir}")
@@ -288,25 +306,37 @@ def evaluate(
     backend: Backend = "auto",
     precision: Precision = None,
     size: Size = None,
+    class_map: Annotated[Optional[Path], typer.Option(help="JSON {\"model class\": \"dataset class\"} (or the other way) for a model trained on other classes; Cityscapes/synth <-> CamVid is built in.")] = None,
     json_path: JsonOut = None,
     force: Force = False,
 ) -> None:
     """mIoU over a split from one confusion matrix, at the labels' own resolution.
 
-    Example: [bold]dwrseg-rt eval --data cityscapes --weights dwrseg_b.pt --json val.json[/bold]
+    A model with other classes than the dataset is scored on the coarser side's classes
+    through a class map (Cityscapes -> CamVid built in).
+    Example: [bold]dwrseg-rt eval --dataset camvid --data CamVid --split test --weights synth[/bold]
     """
+    import hashlib
+
     from dwrseg_rt.data.datasets import open_dataset
+    from dwrseg_rt.environment import environment_report
     from dwrseg_rt.runtime.backends import load_backend
     from dwrseg_rt.runtime.segmenter import Segmenter
+    from dwrseg_rt.train.evaluate import align_classes, read_class_map
     from dwrseg_rt.train.evaluate import evaluate as run_eval
 
     check_report_path(json_path, force)
+    mapping = read_class_map(class_map) if class_map else None
     files = open_dataset(dataset, data, split)
-    runner, info, inference_size = load_backend(weights or default_weights(), backend, parse_size(size), precision=precision)
+    path = resolve_weights(weights)
+    runner, info, inference_size = load_backend(path, backend, parse_size(size), precision=precision)
+    files, prediction_lut, mapped = align_classes(info, files, mapping)
+    if mapped:
+        err.print(f"scoring through a class map: {mapped}")
     segmenter = Segmenter(runner, info, inference_size)
     with progress_bar() as progress:
         task = progress.add_task(f"evaluating {split}", total=len(files), rate="")
-        result = run_eval(segmenter, files, on_image=lambda: progress.advance(task))
+        result = run_eval(segmenter, files, on_image=lambda: progress.advance(task), prediction_lut=prediction_lut)
     table = Table(title=f"mIoU {result['miou'] * 100:.2f}%  |  pixel accuracy {result['pixel_acc'] * 100:.2f}%  |  {len(files)} images @ {inference_size[0]}x{inference_size[1]}")
     table.add_column("class")
     table.add_column("IoU %", justify="right")
@@ -314,7 +344,11 @@ def evaluate(
         table.add_row(name, "-" if iou is None else f"{iou * 100:.2f}")
     out.print(table)
     if json_path:
-        write_json(json_path, {**result, "weights": str(weights or default_weights()), "backend": runner.name, "dataset": dataset, "split": split})
+        trained = info.training
+        write_json(json_path, {**result, "weights": str(path), "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                               "class_map": mapped, "backend": runner.name, "precision": precision, "dataset": dataset, "split": split,
+                               "trained": {k: trained.get(k) for k in ("dataset", "train_split", "mix", "iterations", "seconds", "init", "date")},
+                               "machine": environment_report()})
 
 
 @app.command()
@@ -343,7 +377,7 @@ def export(
 
     if format not in ("onnx", "engine"):
         raise UserError(f"unknown export format {format!r}; supported: onnx, engine")
-    weights = weights or default_weights()
+    weights = resolve_weights(weights)
     model, info = load_checkpoint(weights)
     width, height = parse_size(size) or info.input_size
     if format == "engine":
@@ -404,7 +438,7 @@ def bench(
 
     check_report_path(json_path, force)
     with err.status("benchmarking"):
-        report = run_benchmarks(weights or default_weights(), backend or ["torch", "onnxruntime"], parse_size(size), clip, batch,
+        report = run_benchmarks(resolve_weights(weights), backend or ["torch", "onnxruntime"], parse_size(size), clip, batch,
                                 warmup, iterations, precision)
     table = Table(title=f"dwrseg-rt bench  |  batch {batch}  |  {iterations} iterations after {warmup} warm-up  |  latency in ms")
     columns = ("backend", "size", "model fps", "min", "mean", "p50", "p90", "p95", "p99", "max", "pipeline fps", "÷ model", "÷ slowest stage")
@@ -451,7 +485,7 @@ def ros_dds(
     from dwrseg_rt.jobs.segment import load_segmenter
     from dwrseg_rt.ros.dds import run_bridge
 
-    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size))
+    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size))
     stats = run_bridge(segmenter, input_topic, compressed, domain, reliability, namespace, alpha, count, log=err.print)
     out.print(f"processed {stats.frames} frames ({stats.errors} unusable)")
 
@@ -475,7 +509,7 @@ def bag(
     from dwrseg_rt.jobs.segment import load_segmenter
     from dwrseg_rt.ros.bag import segment_bag
 
-    segmenter = load_segmenter(weights or default_weights(), backend, parse_size(size))
+    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size))
     with LazyProgress(f"segmenting {topic}") as progress:
         result = segment_bag(source, output, topic, segmenter, alpha, force,
                              on_message=lambda done, total: progress.update(completed=done, total=total))
@@ -492,7 +526,7 @@ def info(weights: Weights = None) -> None:
     table = Table(show_header=False)
     for key, value in environment_report().items():
         table.add_row(key, str(value))
-    path = weights or default_weights()
+    path = resolve_weights(weights)
     table.add_row("weights", str(path))
     try:
         meta = read_checkpoint(path)["info"]

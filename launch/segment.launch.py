@@ -18,7 +18,7 @@ from launch_ros.actions import Node
 OVERRIDES = {
     "image_topic": ("input_topic", "input sensor_msgs/Image topic"),
     "compressed": ("compressed", "true: subscribe to <image_topic>/compressed"),
-    "weights": ("weights", ".pt, .onnx or .engine weights"),
+    "weights": ("weights", "camvid, synth, or a .pt, .onnx or .engine path"),
     "backend": ("backend", "auto | tensorrt | torch | onnxruntime"),
     "precision": ("precision", "fp32 | fp16 | int8"),
     "inference_size": ("inference_size", "WxH, e.g. 1024x512"),

@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pytest
 import torch
 
-from dwrseg_rt.checkpoint import DEFAULT_WEIGHTS, ModelInfo, load_checkpoint, save_checkpoint
+from dwrseg_rt.checkpoint import DEFAULT_WEIGHTS, SHIPPED_WEIGHTS, ModelInfo, load_checkpoint, resolve_weights, save_checkpoint
 from dwrseg_rt.data.labels import CAMVID, CITYSCAPES
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.model import build_model
@@ -56,14 +58,25 @@ def test_foreign_files_are_refused(tmp_path):
         load_checkpoint(tmp_path / "absent.pt")
 
 
-def test_shipped_demo_model_is_small_fp16_and_self_describing():
-    assert DEFAULT_WEIGHTS.stat().st_size < 8 * 1024 * 1024
-    payload = torch.load(DEFAULT_WEIGHTS, weights_only=True)
+@pytest.mark.parametrize("name,labels,size", [("camvid", CAMVID, (480, 360)), ("synth", CITYSCAPES, (1024, 512))])
+def test_shipped_models_are_small_fp16_and_self_describing(name, labels, size):
+    path = SHIPPED_WEIGHTS[name]
+    assert path.stat().st_size < 8 * 1024 * 1024
+    payload = torch.load(path, weights_only=True)
     assert all(v.dtype == torch.float16 for v in payload["state_dict"].values() if v.is_floating_point())
-    model, info = load_checkpoint(DEFAULT_WEIGHTS)
-    assert info.variant == "b" and info.classes == list(CITYSCAPES.classes)
-    assert info.input_size == (1024, 512)
-    assert info.training["dataset"] == "synth" and 0.0 < info.training["val_miou"] <= 1.0  # recorded by scripts/train_demo.sh
+    model, info = load_checkpoint(path)
+    assert info.variant == "b" and info.classes == list(labels.classes)
+    assert info.input_size == size
+    assert info.training["dataset"] == ("camvid" if name == "camvid" else "synth")
+
+
+def test_weights_by_name_resolve_to_the_shipped_files_and_camvid_is_the_default(tmp_path, monkeypatch):
+    assert resolve_weights(None) == DEFAULT_WEIGHTS == SHIPPED_WEIGHTS["camvid"]
+    assert resolve_weights("synth") == SHIPPED_WEIGHTS["synth"]
+    assert resolve_weights("elsewhere/x.pt") == Path("elsewhere/x.pt")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synth").write_bytes(b"a file of that name wins")
+    assert resolve_weights("synth") == Path("synth")
 
 
 def test_written_files_get_normal_permissions(tmp_path):

@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from conftest import run_cli
-from dwrseg_rt.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
+from dwrseg_rt.checkpoint import SHIPPED_WEIGHTS, load_checkpoint
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import calibration_digest, engine_cache_key, plan_build, trt_major
 from dwrseg_rt.runtime.backends import load_backend, resolve_backend
 from dwrseg_rt.runtime.cuda import PinnedPool, segment_tensor, stage_frames
+
+SYNTH_WEIGHTS = SHIPPED_WEIGHTS["synth"]  # the street frames below are from the synthetic world
 
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
@@ -142,7 +144,7 @@ def test_the_device_step_segments_like_the_host_path(dtype):
     from dwrseg_rt.runtime.backends import TorchBackend
     from dwrseg_rt.runtime.segmenter import Segmenter
 
-    model, info = load_checkpoint(DEFAULT_WEIGHTS)
+    model, info = load_checkpoint(SYNTH_WEIGHTS)
     frames = street_frames()
     expected = Segmenter(TorchBackend(model.float()), info, (256, 128)).segment_batch(frames)
     network = copy.deepcopy(model).to(dtype=dtype, memory_format=torch.channels_last)
@@ -199,10 +201,10 @@ def test_torch_cuda_agrees_with_the_cpu(precision, graphs):
     from dwrseg_rt.runtime.cuda import TorchCudaBackend
     from dwrseg_rt.runtime.segmenter import Segmenter
 
-    model, info = load_checkpoint(DEFAULT_WEIGHTS)
+    model, info = load_checkpoint(SYNTH_WEIGHTS)
     frames = street_frames()
     cpu = Segmenter(TorchBackend(model.float()), info, (256, 128)).segment_batch(frames)
-    model, info = load_checkpoint(DEFAULT_WEIGHTS)
+    model, info = load_checkpoint(SYNTH_WEIGHTS)
     segmenter = Segmenter(TorchCudaBackend(model, precision, graphs), info, (256, 128))
     pendings = [segmenter.submit([frame]) for frame in frames * 2]  # four queued before any collect: more than IN_FLIGHT
     device = [segmenter.collect(pending)[0] for pending in pendings]
@@ -264,14 +266,14 @@ def test_tensorrt_builds_once_caches_and_agrees_with_the_cpu(precision):
     from dwrseg_rt.runtime.segmenter import Segmenter
 
     frames = street_frames()
-    model, info = load_checkpoint(DEFAULT_WEIGHTS)
+    model, info = load_checkpoint(SYNTH_WEIGHTS)
     cpu = Segmenter(TorchBackend(model.float()), info, (256, 128)).segment_batch(frames)
-    runner, info, size = load_backend(DEFAULT_WEIGHTS, "tensorrt", (256, 128), precision=precision)
+    runner, info, size = load_backend(SYNTH_WEIGHTS, "tensorrt", (256, 128), precision=precision)
     engines = list((runner.engine_path.parent).glob("*.engine"))
     assert runner.engine_path.with_name(runner.engine_path.name + ".json").is_file()  # metadata beside, not inside
     built = runner.engine_path.stat().st_mtime_ns
     segmenter = Segmenter(runner, info, size)
     assert min(agreements(segmenter.segment_batch(frames), cpu)) > AGREEMENT
-    again, _, _ = load_backend(DEFAULT_WEIGHTS, "tensorrt", (256, 128), precision=precision)
+    again, _, _ = load_backend(SYNTH_WEIGHTS, "tensorrt", (256, 128), precision=precision)
     assert again.engine_path == runner.engine_path and again.engine_path.stat().st_mtime_ns == built  # reused
     assert list(runner.engine_path.parent.glob("*.engine")) == engines

@@ -34,9 +34,18 @@ def test_a_few_dozen_steps_lower_the_loss(synth_root, tmp_path):
 
 def test_poly_schedule_warms_up_then_decays_to_zero():
     assert poly_lr(0, 100, 0.02, 0.9, 10) == pytest.approx(0.0002)
-    assert poly_lr(10, 100, 0.02, 0.9, 10) == pytest.approx(0.02)
-    assert poly_lr(55, 100, 0.02, 0.9, 10) == pytest.approx(0.02 * 0.5**0.9)
+    assert poly_lr(10, 100, 0.02, 0.9, 10) == pytest.approx(0.02 * 0.9**0.9)  # warm-up reaches the poly curve
+    assert poly_lr(50, 100, 0.02, 0.9, 10) == pytest.approx(0.02 * 0.5**0.9)
     assert poly_lr(100, 100, 0.02, 0.9, 10) == 0
+
+
+def test_a_run_shorter_than_its_warm_up_rises_and_falls_smoothly_without_reaching_the_base_rate():
+    rates = [poly_lr(step, 30, 0.02, 0.9, 1000) for step in range(31)]
+    peak = int(np.argmax(rates))
+    assert 10 < peak < 20 and max(rates) < 0.3 * 0.02  # one hump mid-run, not the full rate at step 3
+    assert all(a < b for a, b in zip(rates[:peak], rates[1 : peak + 1]))
+    assert all(a > b for a, b in zip(rates[peak:-1], rates[peak + 1 :]))
+    assert max(abs(b - a) for a, b in zip(rates, rates[1:])) < 0.05 * 0.02
 
 
 def make_folder_dataset(root, count=6, classes=("background", "thing")):
@@ -183,7 +192,8 @@ def test_init_copies_every_fitting_tensor_and_leaves_another_classifier_fresh(tm
 
     source, _ = load_checkpoint(checkpoint)  # 19 classes
     target = build_model("b", num_classes=2)
-    fresh = initialise_from(target, checkpoint, "b")
+    fresh, mapped = initialise_from(target, checkpoint, "b")
+    assert mapped is None
     assert fresh == ["head.1.weight", "head.1.bias"]
     for name, tensor in target.state_dict().items():
         if name not in fresh:

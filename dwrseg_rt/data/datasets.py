@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from dwrseg_rt.data.labels import CAMVID, CITYSCAPES, IGNORE_INDEX, LabelSet, default_palette
+from dwrseg_rt.data.labels import CAMVID, CITYSCAPES, IGNORE_INDEX, LabelSet, class_lut, default_palette
 from dwrseg_rt.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -37,18 +38,37 @@ def read_label(path: Path, lut: np.ndarray | None = None) -> np.ndarray:
 
 @dataclass
 class SegmentationFiles:
-    """Matched (image, label) paths plus the label set they use."""
+    """Matched (image, label) paths plus the label set they use.
+
+    Each pair has its own lookup from raw label values to this label set's ids, so splits and
+    datasets with other classes (mapped by name) can be joined into one training set.
+    """
 
     pairs: list[tuple[Path, Path]]
     labels: LabelSet
     label_lut: np.ndarray | None = None  # maps raw label values to train ids, if needed
+    luts: list[np.ndarray | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.luts = self.luts or [self.label_lut] * len(self.pairs)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def __add__(self, other: SegmentationFiles) -> SegmentationFiles:
+        if other.labels.classes != self.labels.classes:
+            raise UserError(f"cannot join {other.labels.name} labels to {self.labels.name}; map them first")
+        return SegmentationFiles(self.pairs + other.pairs, self.labels, luts=self.luts + other.luts)
+
+    def mapped_to(self, labels: LabelSet, mapping: dict[str, str]) -> SegmentationFiles:
+        """The same files with labels translated by class name into `labels` (unmapped -> ignore)."""
+        to_target = class_lut(self.labels.classes, labels.classes, mapping)
+        luts = [to_target if lut is None else to_target[lut] for lut in self.luts]
+        return SegmentationFiles(self.pairs, labels, luts=luts)
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, label_path = self.pairs[index]
-        image, label = read_rgb(image_path), read_label(label_path, self.label_lut)
+        image, label = read_rgb(image_path), read_label(label_path, self.luts[index])
         if image.shape[:2] != label.shape:
             raise UserError(f"{image_path.name} is {image.shape[1]}x{image.shape[0]} but its label is {label.shape[1]}x{label.shape[0]}")
         return image, label
@@ -132,15 +152,24 @@ def folder_files(root: str | Path, split: str | None = None) -> SegmentationFile
     return SegmentationFiles(pair_by_stem(image_dir, mask_dir, "masks"), labels)
 
 
+DATASETS = ("cityscapes", "camvid", "synth", "folder")
+
+
 def open_dataset(kind: str, root: str | Path, split: str) -> SegmentationFiles:
-    """Dataset by name: 'cityscapes' (also the synthetic world), 'camvid' or 'folder'."""
+    """Dataset by name: 'cityscapes' (also the synthetic world), 'camvid' or 'folder'.
+
+    `split` may join several with '+', e.g. 'train+val' (the paper's CamVid training set).
+    """
+    if "+" in split:
+        parts = [open_dataset(kind, root, part) for part in split.split("+")]
+        return sum(parts[1:], parts[0])
     if kind in ("cityscapes", "synth"):
         return cityscapes_files(root, split)
     if kind == "camvid":
         return camvid_files(root, split)
     if kind == "folder":
         return folder_files(root, split)
-    raise UserError(f"unknown dataset {kind!r}; choose cityscapes, camvid, synth or folder")
+    raise UserError(f"unknown dataset {kind!r}; choose {', '.join(DATASETS)}")
 
 
 def check_label_values(label: np.ndarray, num_classes: int, source: str) -> None:
@@ -148,6 +177,34 @@ def check_label_values(label: np.ndarray, num_classes: int, source: str) -> None
     bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
     if bad.size:
         raise UserError(f"{source}: label values {bad.tolist()[:5]} are not class ids 0-{num_classes - 1} or {IGNORE_INDEX}")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image; PNGs are read from their header alone."""
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise UserError(f"cannot read image {path}")
+    return image.shape[1], image.shape[0]
+
+
+def check_files(files: SegmentationFiles, on_file: Callable[[], None] | None = None) -> None:
+    """Every label readable, the size of its image, and holding only class ids or ignore:
+    checked before training starts, naming the first bad file."""
+    for index, (image_path, label_path) in enumerate(files.pairs):
+        raw, lut = read_label(label_path), files.luts[index]
+        width, height = image_size(image_path)
+        if raw.shape != (height, width):
+            raise UserError(f"{label_path}: label is {raw.shape[1]}x{raw.shape[0]} but its image is {width}x{height}")
+        if lut is CAMVID_LUT and raw.max() > 11:
+            raise UserError(f"{label_path}: label values up to {int(raw.max())}; CamVid ids are 0-10 and 11 (void)")
+        label = raw if lut is None else lut[raw]
+        check_label_values(label, files.labels.num_classes, str(label_path))
+        if on_file:
+            on_file()
 
 
 def split_exists(kind: str, root: str | Path, split: str) -> bool:

@@ -57,3 +57,31 @@ def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
     """Distinct, repeatable colors for a custom label set without its own palette."""
     rng = np.random.default_rng(num_classes)
     return [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(num_classes)]
+
+
+# Cityscapes' 19 classes onto CamVid's 11, following the SegNet grouping of CamVid's 32 classes
+# (wall is building, lights and signs are sign symbol, every vehicle is car, riders and
+# two-wheelers are bicyclist); terrain has no CamVid class.
+CITYSCAPES_TO_CAMVID = {
+    "road": "road", "sidewalk": "sidewalk", "building": "building", "wall": "building", "fence": "fence",
+    "pole": "pole", "traffic light": "sign symbol", "traffic sign": "sign symbol", "vegetation": "tree",
+    "sky": "sky", "person": "pedestrian", "rider": "bicyclist", "car": "car", "truck": "car", "bus": "car",
+    "train": "car", "motorcycle": "bicyclist", "bicycle": "bicyclist",
+}
+BUILTIN_CLASS_MAPS = {("cityscapes", "camvid"): CITYSCAPES_TO_CAMVID}
+
+
+def class_lut(source: tuple[str, ...] | list[str], target: tuple[str, ...] | list[str], mapping: dict[str, str]) -> np.ndarray:
+    """A 256-entry lookup from `source` class ids to `target` ids; unmapped ids become ignore."""
+    from dwrseg_rt.errors import UserError
+
+    target_index = {name: i for i, name in enumerate(target)}
+    unknown = sorted(set(mapping) - set(source)) + sorted(set(mapping.values()) - set(target))
+    if unknown:
+        raise UserError(f"class map names {unknown[:3]} are not classes of the model or the dataset")
+    lut = np.full(256, IGNORE_INDEX, np.uint8)
+    for index, name in enumerate(source):
+        mapped = mapping.get(name, name)
+        if mapped in target_index:
+            lut[index] = target_index[mapped]
+    return lut

@@ -14,7 +14,7 @@ MODES = ("overlay", "mask", "side-by-side")
 
 class Renderer:
     def __init__(self, palette, classes: list[str] | None = None, mode: str = "overlay", alpha: float = 0.5,
-                 ignore: tuple[int, ...] = (), legend: bool = False) -> None:
+                 ignore: tuple[int, ...] = (), legend: bool = False, title: str = "") -> None:
         if mode not in MODES:
             raise ValueError(f"unknown render mode {mode!r}")
         colors = np.asarray(palette, np.uint8).reshape(-1, 3)
@@ -26,7 +26,7 @@ class Renderer:
         self.hides = bool(ignore)  # only then does an overlay need the per-pixel check
         self.lut[~self.drawn] = 0
         self.classes = classes or [str(i) for i in range(len(colors))]
-        self.mode, self.alpha, self.legend = mode, alpha, legend
+        self.mode, self.alpha, self.legend, self.title = mode, alpha, legend, title  # title: the model's name
 
     def color_mask(self, class_map: np.ndarray) -> np.ndarray:
         return self.lut[class_map]
@@ -47,17 +47,26 @@ class Renderer:
         return picture
 
     def draw_legend(self, picture: np.ndarray, class_map: np.ndarray) -> None:
-        """Swatches and names of the drawn classes present in this frame, top-left."""
+        """One thin strip along the top edge (sky, not the road or the cars in front): the
+        model's name, then a swatch and name for each drawn class present in this frame,
+        wrapping onto a second row only when the frame is too narrow."""
         present = [c for c in np.flatnonzero(np.bincount(class_map.ravel(), minlength=256)) if self.drawn[c]]
         if not present:
             return
-        scale = max(0.35, picture.shape[0] / 1000)
-        row = int(26 * scale / 0.5)
-        width = int(max(cv2.getTextSize(self.classes[c], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for c in present) + row * 1.6)
-        height = row * len(present) + row // 3
-        panel = picture[:height, :width]
-        panel[:] = (panel * 0.35).astype(np.uint8)
-        for i, c in enumerate(present):
-            top = row // 3 + i * row
-            cv2.rectangle(picture, (row // 3, top), (row // 3 + int(row * 0.7), top + int(row * 0.7)), tuple(int(v) for v in self.lut[c]), -1)
-            cv2.putText(picture, self.classes[c], (int(row * 1.3), top + int(row * 0.6)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        scale = max(0.35, picture.shape[0] / 1400)
+        row = int(22 * scale / 0.5)
+        items = ([(None, self.title)] if self.title else []) + [(c, self.classes[c]) for c in present]
+        x, y, placed = row // 3, 0, []
+        for c, text in items:
+            width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] + (row if c is not None else 0) + row // 2
+            if x + width > picture.shape[1] and x > row // 3:
+                x, y = row // 3, y + row
+            placed.append((c, text, x, y))
+            x += width
+        strip = picture[: y + row]
+        strip[:] = (strip * 0.45).astype(np.uint8)
+        for c, text, left, top in placed:
+            if c is not None:
+                cv2.rectangle(picture, (left, top + row // 5), (left + int(row * 0.6), top + int(row * 0.8)), tuple(int(v) for v in self.lut[c]), -1)
+                left += row * 3 // 4
+            cv2.putText(picture, text, (left, top + int(row * 0.75)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1 if c is not None else 2, cv2.LINE_AA)

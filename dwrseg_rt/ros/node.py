@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.ros.core import (DEFAULT_INPUT, DEFAULT_NODE, OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic,
@@ -76,13 +75,14 @@ def make_node_class():
             self.create_timer(float(self.param("log_period")), lambda: self.get_logger().info(self.stats.summary_and_reset()))
 
         def activate(self) -> None:
-            from dwrseg_rt.cli import default_weights, parse_size
+            from dwrseg_rt.checkpoint import resolve_weights
+            from dwrseg_rt.cli import parse_size
             from dwrseg_rt.jobs.segment import load_segmenter
             from dwrseg_rt.export.tensorrt import EngineOptions
 
             if self.param("engine_cache_dir"):
                 os.environ["DWRSEG_RT_CACHE"] = self.param("engine_cache_dir")  # read by the engine cache
-            weights = Path(self.param("weights") or default_weights())
+            weights = resolve_weights(self.param("weights") or None)
             segmenter = load_segmenter(weights, self.param("backend"), parse_size(self.param("inference_size") or None),
                                        self.param("precision") or None, EngineOptions(force_rebuild=self.param("force_rebuild")))
             self.core = SegmentationCore(segmenter, Image, "array.array", float(self.param("alpha")))

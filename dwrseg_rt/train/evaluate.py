@@ -1,27 +1,72 @@
-"""mIoU of a Segmenter over a dataset split, at each label's original resolution."""
+"""mIoU of a Segmenter over a dataset split, at each label's original resolution; a model
+with other classes than the dataset is scored through a class map."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
+
+from dwrseg_rt.checkpoint import ModelInfo
 from dwrseg_rt.data.datasets import SegmentationFiles
+from dwrseg_rt.data.labels import BUILTIN_CLASS_MAPS, LabelSet, class_lut
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.runtime.segmenter import Segmenter
 from dwrseg_rt.train.metrics import ConfusionMatrix
 
 
-def evaluate(segmenter: Segmenter, files: SegmentationFiles, on_image: Callable[[], None] | None = None) -> dict:
-    """Predict every image at the segmenter's size, resize back, accumulate one confusion matrix."""
-    if files.labels.num_classes != segmenter.info.num_classes:
+def read_class_map(path: Path) -> dict[str, str]:
+    """A JSON object {"class name": "class name", ...}."""
+    try:
+        mapping = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read class map {path}: {exc}") from None
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise UserError(f"class map {path} must be a JSON object of class names, e.g. {{\"truck\": \"car\"}}")
+    return mapping
+
+
+def align_classes(info: ModelInfo, files: SegmentationFiles, mapping: dict[str, str] | None = None
+                  ) -> tuple[SegmentationFiles, np.ndarray | None, str | None]:
+    """Bring model and dataset onto one set of scored classes, the coarser side's.
+
+    Returns the files (labels mapped when the dataset's classes are the finer ones), a lookup
+    for predictions (when the model's are) and a line saying what was mapped. `mapping` runs
+    from one side's class names to the other's; without it a built-in map is used.
+    """
+    model = LabelSet(info.label_set, tuple(info.classes), tuple(tuple(c) for c in info.palette))
+    if mapping is None and model.classes == files.labels.classes:
+        return files, None, None
+    data = files.labels
+    if mapping is None:
+        mapping = BUILTIN_CLASS_MAPS.get((model.name, data.name)) or BUILTIN_CLASS_MAPS.get((data.name, model.name))
+        if mapping is None:
+            raise UserError(f"the model predicts {model.num_classes} classes ({model.name}) but the dataset has "
+                            f"{data.num_classes} ({data.name}); pass --class-map FILE to map them by name")
+    if set(mapping) <= set(model.classes) and set(mapping.values()) <= set(data.classes):
+        return files, class_lut(model.classes, data.classes, mapping), f"model classes mapped onto {data.name}'s {data.num_classes}"
+    if set(mapping) <= set(data.classes) and set(mapping.values()) <= set(model.classes):
+        return files.mapped_to(model, mapping), None, f"dataset labels mapped onto the model's {model.num_classes} {model.name} classes"
+    raise UserError("the class map's names must run from the model's classes to the dataset's, or the other way")
+
+
+def evaluate(segmenter: Segmenter, files: SegmentationFiles, on_image: Callable[[], None] | None = None,
+             prediction_lut: np.ndarray | None = None) -> dict:
+    """Predict every image at the segmenter's size, resize back, accumulate one confusion matrix
+    (over the dataset's classes, after `prediction_lut` maps the model's ids onto them)."""
+    if prediction_lut is None and files.labels.num_classes != segmenter.info.num_classes:
         raise UserError(f"the model predicts {segmenter.info.num_classes} classes but the dataset has {files.labels.num_classes}")
     confusion = ConfusionMatrix(files.labels.num_classes)
     for index in range(len(files)):
         image, label = files.load(index)
-        confusion.update(segmenter.segment(image), label)
+        prediction = segmenter.segment(image)
+        confusion.update(prediction if prediction_lut is None else prediction_lut[prediction], label)
         if on_image:
             on_image()
     iou = confusion.iou()
-    present = confusion.matrix.sum(1) > 0
+    present = confusion.truth_counts() > 0
     return {
         "miou": confusion.miou(),
         "pixel_acc": confusion.pixel_accuracy(),

