@@ -8,16 +8,16 @@ backend, the CLI and evaluation read preprocessing from it: there is no second c
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from dwrseg_rt.data.labels import LabelSet
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.model import DWRSeg, build_model
+from dwrseg_rt.io.outputs import atomic_write
+from dwrseg_rt.model import VARIANTS, DWRSeg, build_model
 
 FORMAT = "dwrseg-rt/1"
 # The shipped models, by name: CamVid (real streets, the default) and the synthetic world's.
@@ -66,27 +66,40 @@ class ModelInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> ModelInfo:
-        data = dict(data)
-        data["input_size"] = tuple(data["input_size"])
-        data["mean"], data["std"] = tuple(data["mean"]), tuple(data["std"])
-        return cls(**data)
+    def from_dict(cls, data: dict, source: str | Path = "model") -> ModelInfo:
+        """Checked field by field: a file that claims our format but lacks or garbles a field is
+        refused in one line (unknown extra fields, from a newer version, are ignored)."""
+        def bad(what: str) -> UserError:
+            return UserError(f"{source}: model metadata {what}")
 
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(temp_path)` and rename the result into place only when it succeeded."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        write(Path(temp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600; the result should read like any new file
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        if not isinstance(data, dict):
+            raise bad("is not a table of fields")
+        missing = [name for name in ("variant", "classes", "palette") if name not in data]
+        if missing:
+            raise bad(f"lacks {', '.join(missing)}")
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        if not isinstance(data["variant"], str) or data["variant"] not in VARIANTS:
+            raise bad(f"names variant {data['variant']!r}, not one of {', '.join(VARIANTS)}")
+        classes, palette = data["classes"], data["palette"]
+        if not isinstance(classes, list) or not 0 < len(classes) < 255 or not all(isinstance(c, str) for c in classes):
+            raise bad("has no valid class list (1-254 names)")
+        if (not isinstance(palette, list) or len(palette) != len(classes)
+                or not all(isinstance(c, (list, tuple)) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c) for c in palette)):
+            raise bad(f"needs one RGB color (0-255) per class ({len(classes)})")
+        try:
+            width, height = (int(v) for v in data.get("input_size", cls.input_size))
+            mean = tuple(float(v) for v in data.get("mean", IMAGENET_MEAN))
+            std = tuple(float(v) for v in data.get("std", IMAGENET_STD))
+        except (TypeError, ValueError):
+            raise bad("has a malformed input_size, mean or std") from None
+        if not (16 <= width <= 8192 and 16 <= height <= 8192):
+            raise bad(f"has input size {width}x{height}; expected 16-8192 pixels a side")
+        if len(mean) != 3 or len(std) != 3 or not all(math.isfinite(v) for v in mean + std) or not all(v > 0 for v in std):
+            raise bad("needs 3 finite mean and 3 positive std values")
+        if not isinstance(data.get("training", {}), dict) or not isinstance(data.get("label_set", ""), str):
+            raise bad("has a malformed training record or label set")
+        return cls(**{**data, "input_size": (width, height), "mean": mean, "std": std})
 
 
 def save_checkpoint(path: str | Path, model: DWRSeg, info: ModelInfo, half: bool = False, extra: dict | None = None) -> None:
@@ -114,7 +127,9 @@ def load_checkpoint(
 ) -> tuple[DWRSeg, ModelInfo]:
     """Rebuild the model a checkpoint describes; refuse a mismatch with what the caller expects."""
     payload = read_checkpoint(path)
-    info = ModelInfo.from_dict(payload["info"])
+    info = ModelInfo.from_dict(payload.get("info"), path)
+    if not isinstance(payload.get("state_dict"), dict):
+        raise UserError(f"{path} holds no weights (state_dict)")
     if num_classes is not None and num_classes != info.num_classes:
         raise UserError(f"{path} predicts {info.num_classes} classes, but {num_classes} are needed here")
     if variant is not None and variant.lower() != info.variant:
@@ -144,9 +159,21 @@ def read_sidecar(model_path: Path) -> tuple[ModelInfo, dict]:
         raise UserError(f"{model_path} has no metadata sidecar {sidecar.name}; re-export it with `dwrseg-rt export`")
     try:
         data = json.loads(sidecar.read_text())
-        return ModelInfo.from_dict(data["info"]), data
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{sidecar} is not a valid dwrseg-rt sidecar ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{sidecar} is not a dwrseg-rt sidecar (expected format {FORMAT})")
+    return ModelInfo.from_dict(data.get("info"), sidecar), data
+
+
+def read_model_info(path: Path) -> ModelInfo:
+    """The info of any weights we run: a checkpoint's own, or an export's sidecar."""
+    path = Path(path)
+    if path.suffix in (".onnx", ".engine"):
+        if not path.is_file():
+            raise UserError(f"weights not found: {path}")
+        return read_sidecar(path)[0]
+    return ModelInfo.from_dict(read_checkpoint(path).get("info"), path)
 
 
 def record_training(path: str | Path, **fields) -> None:

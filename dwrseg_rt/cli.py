@@ -70,11 +70,25 @@ def resolve_weights(value: Path | None) -> Path:
 
 # Options shared by several commands, defined once.
 Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="camvid (default: real streets) | synth (the synthetic world) | a checkpoint (.pt), exported .onnx or TensorRT .engine.")]
+Checkpoint = Annotated[Optional[Path], typer.Option("--weights", "-w", help="camvid (default: real streets) | synth (the synthetic world) | a .pt checkpoint.")]
 Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | tensorrt | torch | onnxruntime (auto: TensorRT on a GPU if installed, else torch on CUDA, else onnxruntime on CPU).")]
 Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8 is TensorRT only).")]
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the checkpoint's (1024x512 as in the paper).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from dwrseg_rt import __version__
+
+        out.print(f"dwrseg-rt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def common(version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """Real-time semantic segmentation of camera video with DWRSeg."""
 
 
 def progress_bar() -> Progress:
@@ -105,16 +119,16 @@ class LazyProgress:
             self.bar.stop()
 
 
-def check_report_path(path: Path | None, force: bool) -> None:
-    """Refuse a --json/--stats-json path before the work rather than after it."""
-    from dwrseg_rt.io.video import check_output_path
+def check_report_path(path: Path | None, force: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse a --json/--stats-json path before the work rather than after it, and never over an input."""
+    from dwrseg_rt.io.outputs import check_output_path
 
     if path is not None:
-        check_output_path(path, force)
+        check_output_path(path, force, inputs)
 
 
 def write_json(path: Path, data: dict) -> None:
-    from dwrseg_rt.checkpoint import atomic_write
+    from dwrseg_rt.io.outputs import atomic_write
 
     atomic_write(path, lambda temp: temp.write_text(json.dumps(data, indent=2)))
 
@@ -152,15 +166,14 @@ def video(
     from dwrseg_rt.io.render import Renderer
     from dwrseg_rt.io.viewer import Viewer
     from dwrseg_rt.jobs.batch import plan_jobs, run_plans
+    from dwrseg_rt.checkpoint import weights_name
     from dwrseg_rt.jobs.segment import load_segmenter
 
     if overlay + mask + side_by_side > 1:
         raise UserError("choose one of --overlay, --mask and --side-by-side")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
-    check_report_path(stats_json, force)
-    from dwrseg_rt.checkpoint import weights_name
-
     plans = plan_jobs(inputs, output, mode)
+    check_report_path(stats_json, force, tuple(p for plan in plans for p in plan.inputs))
     path = resolve_weights(weights)
     segmenter = load_segmenter(path, backend, parse_size(size), precision)
     info, model = segmenter.info, weights_name(path)
@@ -184,7 +197,10 @@ def video(
         raise typer.Exit(130)
     for result in results:
         out.print(f"wrote {result['output']}")
-    if any(o.error for o in outcomes):
+    warnings = [line for result in results for line in result["warnings"]]
+    for line in warnings:
+        err.print(f"warning: {line}", highlight=False, soft_wrap=True)
+    if warnings or any(o.error for o in outcomes):
         raise typer.Exit(1)
 
 
@@ -274,7 +290,7 @@ def train(
     Multi-GPU: [bold]torchrun --nproc_per_node=2 -m dwrseg_rt train ...[/bold]
     Example: [bold]dwrseg-rt train --dataset cityscapes --data ~/data/cityscapes -o dwrseg_b.pt[/bold]
     """
-    from dwrseg_rt.io.video import check_output_path
+    from dwrseg_rt.io.outputs import check_output_path
     from dwrseg_rt.train.trainer import TrainConfig
     from dwrseg_rt.train.trainer import train as run_training
 
@@ -355,7 +371,7 @@ def evaluate(
 def export(
     format: Annotated[str, typer.Option("--format", help="onnx | engine (TensorRT)")] = "onnx",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output path (default: <weights stem>_<W>x<H>.onnx / _<precision>.engine).")] = None,
-    weights: Weights = None,
+    weights: Checkpoint = None,
     size: Size = None,
     precision: Annotated[str, typer.Option("--precision", "-p", help="Engine precision: fp32 | fp16 | int8.")] = "fp16",
     calibration: Annotated[Optional[Path], typer.Option(help="INT8: a folder of your own camera images (a few hundred).")] = None,
@@ -373,11 +389,13 @@ def export(
       [bold]dwrseg-rt export --format engine --precision int8 --calibration frames/ -o dwrseg_b_int8.engine[/bold]
     """
     from dwrseg_rt.checkpoint import load_checkpoint
-    from dwrseg_rt.io.video import check_output_path
+    from dwrseg_rt.io.outputs import check_output_path
 
     if format not in ("onnx", "engine"):
         raise UserError(f"unknown export format {format!r}; supported: onnx, engine")
     weights = resolve_weights(weights)
+    if weights.suffix in (".onnx", ".engine"):
+        raise UserError(f"{weights.name} is already an export; export starts from a .pt checkpoint")
     model, info = load_checkpoint(weights)
     width, height = parse_size(size) or info.input_size
     if format == "engine":
@@ -401,8 +419,8 @@ def export_engine(weights, model, info, size, precision, options, output, force:
     """Build (or reuse) the cached engine, then copy it and its sidecar to `output` (None: --build-only)."""
     import shutil
 
-    from dwrseg_rt.checkpoint import atomic_write
-    from dwrseg_rt.io.video import check_output_path
+    from dwrseg_rt.io.outputs import atomic_write
+    from dwrseg_rt.io.outputs import check_output_path
     from dwrseg_rt.runtime.tensorrt import cached_engine
 
     if output is not None:
@@ -436,7 +454,7 @@ def bench(
     """
     from dwrseg_rt.runtime.benchmark import run_benchmarks
 
-    check_report_path(json_path, force)
+    check_report_path(json_path, force, (clip,) if clip else ())
     with err.status("benchmarking"):
         report = run_benchmarks(resolve_weights(weights), backend or ["torch", "onnxruntime"], parse_size(size), clip, batch,
                                 warmup, iterations, precision)
@@ -468,7 +486,7 @@ def ros_dds(
     input_topic: Annotated[str, typer.Option("--input-topic", "-t", help="ROS 2 image topic to segment.")] = "/camera/image_raw",
     compressed: Annotated[bool, typer.Option("--compressed", help="Subscribe to <topic>/compressed (CompressedImage).")] = False,
     domain: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (ROS_DOMAIN_ID).")] = 0,
-    reliability: Annotated[str, typer.Option(help="best_effort | reliable")] = "best_effort",
+    reliability: Annotated[str, typer.Option(help="reliable | best_effort (QoS of input and outputs; best_effort loses large images on stock FastDDS peers).")] = "reliable",
     namespace: Annotated[str, typer.Option(help="Namespace of the output topics.")] = "",
     weights: Weights = None,
     backend: Backend = "auto",
@@ -519,8 +537,8 @@ def bag(
 
 @app.command()
 def info(weights: Weights = None) -> None:
-    """Versions and devices for bug reports, and what the weights contain."""
-    from dwrseg_rt.checkpoint import read_checkpoint
+    """Versions and devices for bug reports, and what the weights contain (.pt, or an export's sidecar)."""
+    from dwrseg_rt.checkpoint import read_model_info
     from dwrseg_rt.environment import environment_report
 
     table = Table(show_header=False)
@@ -529,12 +547,16 @@ def info(weights: Weights = None) -> None:
     path = resolve_weights(weights)
     table.add_row("weights", str(path))
     try:
-        meta = read_checkpoint(path)["info"]
-    except UserError as exc:  # the versions above are still worth printing
-        table.add_row("model", f"[red]{exc}[/red]")
-    else:
-        table.add_row("model", f"DWRSeg-{meta['variant'].upper()}, {len(meta['classes'])} classes ({meta['label_set']}), input {meta['input_size'][0]}x{meta['input_size'][1]}")
-        table.add_row("trained", json.dumps({k: meta["training"].get(k) for k in ("dataset", "iterations", "val_miou", "date")}))
+        meta = read_model_info(path)
+    except UserError:
+        out.print(table)  # the versions are still worth printing; the error follows, exit 2
+        raise
+    trained = meta.training
+    table.add_row("model", f"DWRSeg-{meta.variant.upper()}, {meta.num_classes} classes ({meta.label_set}), input {meta.input_size[0]}x{meta.input_size[1]}")
+    table.add_row("trained", json.dumps({k: trained.get(k) for k in ("dataset", "train_split", "mix", "iterations", "seconds", "val_miou", "date") if k in trained}))
+    if "init" in trained:
+        init = trained["init"]
+        table.add_row("started from", json.dumps(init) if isinstance(init, dict) else str(init))
     out.print(table)
 
 

@@ -2,7 +2,9 @@
 [precision:=fp16] [params_file:=...] [namespace:=...] [compressed:=true] [reliability:=reliable]
 
 Parameters come from `params_file` (default: the package's config/params.yaml); a launch
-argument overrides its parameter only when it is given.
+argument overrides its parameter only when it is given. The file's section for the node is
+found under `/**`, `segment_node` or the node's full name with any `namespace`, so a params
+file written for the plain node keeps working when a namespace is given.
 """
 
 import os
@@ -26,7 +28,20 @@ OVERRIDES = {
 }
 
 
+def node_parameters(path: str, namespace: str) -> dict:
+    """The `ros__parameters` of every section of `path` that names this node (later wins)."""
+    with open(path) as handle:
+        sections = yaml.safe_load(handle) or {}
+    full = "/" + "/".join(part for part in (namespace.strip("/"), "segment_node") if part)
+    names = ["/**", "segment_node", "/segment_node", full, full.lstrip("/")]
+    parameters = {}
+    for name in names:
+        parameters.update((sections.get(name) or {}).get("ros__parameters", {}))
+    return parameters
+
+
 def segment_node(context):
+    namespace = LaunchConfiguration("namespace").perform(context)
     overrides = {}
     for argument, (parameter, _) in OVERRIDES.items():
         text = LaunchConfiguration(argument).perform(context)
@@ -36,8 +51,8 @@ def segment_node(context):
         package="dwrseg_rt",
         executable="segment_node",
         name="segment_node",
-        namespace=LaunchConfiguration("namespace").perform(context),
-        parameters=[LaunchConfiguration("params_file").perform(context), overrides],
+        namespace=namespace,
+        parameters=[node_parameters(LaunchConfiguration("params_file").perform(context), namespace), overrides],
         output="screen",
     )]
 

@@ -83,7 +83,7 @@ def test_written_files_get_normal_permissions(tmp_path):
     import os
     import stat
 
-    from dwrseg_rt.checkpoint import atomic_write
+    from dwrseg_rt.io.outputs import atomic_write
 
     umask = os.umask(0o022)
     try:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dwrseg_rt.checkpoint import ModelInfo, atomic_write, write_sidecar
+from dwrseg_rt.checkpoint import ModelInfo, write_sidecar
+from dwrseg_rt.io.outputs import atomic_write
 
 OPSET = 17
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dwrseg_rt.checkpoint import ModelInfo, atomic_write, write_sidecar
+from dwrseg_rt.checkpoint import ModelInfo, write_sidecar
+from dwrseg_rt.io.outputs import atomic_write
 from dwrseg_rt.errors import UserError
 
 PRECISIONS = ("fp32", "fp16", "int8")

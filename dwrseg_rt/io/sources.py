@@ -135,12 +135,17 @@ class LiveSource:
 
     live = True
 
+    @staticmethod
+    def name_of(spec: str) -> str:
+        """camera0, or the stream's last path element: what its output is named after."""
+        return f"camera{spec}" if spec.isdigit() else Path(spec.split("?")[0]).stem or "stream"
+
     def __init__(self, spec: str, open_timeout: float = 10.0) -> None:
         target: int | str = int(spec) if spec.isdigit() else spec
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():
             raise UserError(f"cannot open live source {spec} (camera index, /dev/videoN or a stream URL)")
-        self.name = f"camera{spec}" if spec.isdigit() else Path(spec.split("?")[0]).stem or "stream"
+        self.name = self.name_of(spec)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = Fraction(fps).limit_denominator(1001) if 1 <= fps <= 240 else Fraction(30)
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))

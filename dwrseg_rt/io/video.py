@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -11,6 +10,7 @@ import av
 import numpy as np
 
 from dwrseg_rt.errors import UserError
+from dwrseg_rt.io.outputs import publish, temp_file_for
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".flv", ".wmv"}
 
@@ -80,25 +80,6 @@ class VideoReader:
         self.close()
 
 
-def partial_path(path: Path) -> Path:
-    """Where an output is written until it is complete (same folder, so rename is atomic)."""
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
-def check_output_path(path: Path, force: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Refuse to overwrite silently, to clobber an input, or to write where we cannot."""
-    for source in inputs:
-        if source.exists() and path.exists() and source.resolve() == path.resolve():
-            raise UserError(f"output {path} is the input; choose another output path")
-    if path.exists() and not force:
-        raise UserError(f"output {path} exists; pass --force to overwrite it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"output folder {parent} is not writable")
-
-
 class AudioCopy:
     """Copies an input's first audio track into an output container, packet for packet
     (no re-encoding), interleaved with the video as it is written."""
@@ -141,7 +122,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, crf: int = 20,
                  time_base: Fraction | None = None, audio_from: Path | None = None, threads: int = 0) -> None:
         self.path = Path(path)
-        self.temp = partial_path(self.path)
+        self.temp = temp_file_for(self.path)
         self.container = av.open(str(self.temp), mode="w", format="mp4")
         try:
             self.stream = self.container.add_stream("libx264", rate=fps)
@@ -183,20 +164,21 @@ class VideoWriter:
         """Flush and rename into place (commit), or delete. An incomplete (interrupted) file
         gets audio only up to its last video frame."""
         try:
-            if commit:
-                for packet in self.stream.encode():
-                    self.container.mux(packet)
-                if self.audio is not None:
-                    self.audio.mux_until(None if complete else self.last_time)
-        finally:
-            if self.audio is not None:
-                self.audio.close()
             try:
-                self.container.close()
-            except av.FFmpegError:
                 if commit:
-                    raise
-        if commit and self.frames:
-            os.replace(self.temp, self.path)
-        else:
+                    for packet in self.stream.encode():
+                        self.container.mux(packet)
+                    if self.audio is not None:
+                        self.audio.mux_until(None if complete else self.last_time)
+            finally:
+                if self.audio is not None:
+                    self.audio.close()
+                try:
+                    self.container.close()
+                except (av.FFmpegError, OSError):
+                    if commit:
+                        raise
+            if commit and self.frames:
+                publish(self.temp, self.path)
+        finally:  # published, or failed anywhere above (a full disk): no temporary stays behind
             self.temp.unlink(missing_ok=True)

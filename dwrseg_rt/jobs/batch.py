@@ -24,6 +24,7 @@ class Plan:
 
     name: str
     build: Callable[[dict], Job]  # called with the shared segmenter, renderer and output settings
+    inputs: tuple[Path, ...] = ()  # files it reads: no report may be written over them
 
 
 def plan_jobs(specs: list[str], output: Path | None, mode: str) -> list[Plan]:
@@ -36,11 +37,22 @@ def plan_jobs(specs: list[str], output: Path | None, mode: str) -> list[Plan]:
     duplicate = next((s for s in stems if stems.count(s) > 1), None)
     if duplicate:
         raise UserError(f"two input images are named {duplicate}; their outputs would collide")
+    if len(images) == 1 and output is not None and output.suffix.lower() not in ("", ".png"):
+        raise UserError(f"-o {output}: an image's output is a .png file or a folder")
 
     def video_target(stem: str, beside: Path) -> Path:
         if output is not None and not several:
             return output
         return (output if output is not None else beside) / f"{stem}_{mode}.mp4"
+
+    targets: dict[Path, str] = {}
+    for name, target in [(spec, video_target(LiveSource.name_of(spec), Path.cwd())) for spec in live] + \
+                        [(str(path), video_target(path.stem, path.parent)) for path in videos]:
+        key = target.resolve()
+        if key in targets:
+            same = "is given twice" if targets[key] == name else f"and {targets[key]} would both write {target}"
+            raise UserError(f"{name} {same}; rename one or write them to separate folders")
+        targets[key] = name
 
     plans = []
     for spec in live:
@@ -56,10 +68,10 @@ def plan_jobs(specs: list[str], output: Path | None, mode: str) -> list[Plan]:
             if several:
                 target.parent.mkdir(parents=True, exist_ok=True)
             return VideoJob(VideoFileSource(path), target, input_path=path, **common)
-        plans.append(Plan(str(path), build))
+        plans.append(Plan(str(path), build, (path,)))
     if images:
         plans.append(Plan(f"{len(images)} images" if len(images) > 1 else str(images[0]),
-                          lambda common: ImageJob(ImageSource(images), output, **common)))
+                          lambda common: ImageJob(ImageSource(images), output, **common), tuple(images)))
     return plans
 
 

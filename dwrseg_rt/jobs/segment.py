@@ -8,6 +8,7 @@ nothing under a final name unless it is complete (or finalized after Ctrl+C).
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import time
@@ -18,12 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dwrseg_rt.checkpoint import atomic_write
+from dwrseg_rt.io.outputs import atomic_write, check_output_path
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import EngineOptions
 from dwrseg_rt.io.render import Renderer
 from dwrseg_rt.io.sources import Frame, ImageSource, LiveSource, VideoFileSource
-from dwrseg_rt.io.video import VideoWriter, check_output_path
+from dwrseg_rt.io.video import VideoWriter
 from dwrseg_rt.io.viewer import Viewer
 from dwrseg_rt.runtime.backends import load_backend
 from dwrseg_rt.runtime.pipeline import run_pipeline
@@ -56,6 +57,12 @@ class Job:
             raise UserError(f"--masks-dir {masks_dir} is not a folder")
         self.segmenter, self.renderer, self.masks_dir, self.viewer = segmenter, renderer, masks_dir, viewer
         self.written = 0
+
+    def check_masks(self, existing: list[Path], force: bool) -> None:
+        """Mask PNGs follow the output rule too: none is overwritten without --force."""
+        if existing and not force:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise UserError(f"--masks-dir: {existing[0]} exists{more}; pass --force to overwrite")
 
     @property
     def total_frames(self) -> int | None:
@@ -99,14 +106,19 @@ class Job:
         self.finish(ok=stats.frames > 0, interrupted=stats.interrupted)
         if stats.frames == 0 and not stats.interrupted:
             raise UserError(f"{self.describe()} has no decodable frames")
-        return {"input": self.describe(), "output": str(self.output), "mode": self.renderer.mode,
-                "backend": self.segmenter.backend.name, "size": list(self.segmenter.size),
-                "dropped": self.source.dropped, **self.extra_stats(), **stats.to_dict()}
+        result = {"input": self.describe(), "output": str(self.output), "mode": self.renderer.mode,
+                  "backend": self.segmenter.backend.name, "size": list(self.segmenter.size),
+                  "dropped": self.source.dropped, **self.extra_stats(), **stats.to_dict()}
+        return {**result, "warnings": [] if stats.interrupted else self.problems(result)}
 
     def describe(self) -> str: ...
 
     def extra_stats(self) -> dict:
         return {}
+
+    def problems(self, result: dict) -> list[str]:
+        """What went wrong although an output was written (the command then exits 1)."""
+        return []
 
 
 class VideoJob(Job):
@@ -120,6 +132,8 @@ class VideoJob(Job):
                 raise UserError(f"output {output} must end in .mp4 (H.264 in MP4)")
             check_output_path(output, force, inputs=(input_path,) if input_path else ())
             super().__init__(segmenter, renderer, masks_dir, viewer)
+            if masks_dir is not None and masks_dir.is_dir():
+                self.check_masks(sorted(masks_dir.glob(f"{glob.escape(source.name)}_[0-9]*.png")), force)
         except UserError:
             source.close()
             raise
@@ -156,7 +170,14 @@ class VideoJob(Job):
     def extra_stats(self) -> dict:
         reader = getattr(self.source, "reader", None)
         return {"fps_in": float(self.source.fps), "width": self.source.width, "height": self.source.height,
-                "corrupt_packets": reader.corrupt_packets if reader else 0}
+                "corrupt_packets": reader.corrupt_packets if reader else 0, "frames_in_header": self.source.frame_count}
+
+    def problems(self, result: dict) -> list[str]:
+        expected, frames, corrupt = result["frames_in_header"], result["frames"], result["corrupt_packets"]
+        if expected and frames < expected:
+            why = f"{corrupt} corrupt packets were skipped" if corrupt else "the stream ended early (truncated?)"
+            return [f"{self.describe()}: {why}; {result['output']} holds {frames} of the {expected} frames its header announces"]
+        return []
 
 
 class ImageJob(Job):
@@ -165,18 +186,23 @@ class ImageJob(Job):
     def __init__(self, source: ImageSource, out_dir: Path | None, segmenter: Segmenter, renderer: Renderer,
                  masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None) -> None:
         super().__init__(segmenter, renderer, masks_dir, viewer)
-        self.source, self.out_dir = source, out_dir
-        self.output = out_dir or source.paths[0].parent
-        if out_dir is not None:
-            if out_dir.exists() and not out_dir.is_dir():
-                raise UserError(f"output {out_dir} is a file; for images, -o names a folder")
-            out_dir.mkdir(parents=True, exist_ok=True)
+        self.source = source
+        # One image and `-o name.png`: that file. Otherwise -o names a folder for the PNGs.
+        self.file = out_dir if out_dir is not None and out_dir.suffix.lower() == ".png" and len(source.paths) == 1 else None
+        self.out_dir = None if self.file else out_dir
+        self.output = self.file or out_dir or source.paths[0].parent
+        if self.out_dir is not None:
+            if self.out_dir.exists() and not self.out_dir.is_dir():
+                raise UserError(f"output {self.out_dir} is a file; for images, -o names a folder")
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         self.targets = {path.stem: self.target(path) for path in source.paths}
         for path, target in zip(source.paths, self.targets.values()):
             check_output_path(target, force, inputs=(path,))
+        if masks_dir is not None and masks_dir.is_dir():
+            self.check_masks([p for p in (masks_dir / f"{path.stem}.png" for path in source.paths) if p.exists()], force)
 
     def target(self, path: Path) -> Path:
-        return (self.out_dir or path.parent) / f"{path.stem}_{self.renderer.mode}.png"
+        return self.file or (self.out_dir or path.parent) / f"{path.stem}_{self.renderer.mode}.png"
 
     def write(self, frame: Frame, picture: np.ndarray, class_map: np.ndarray) -> None:
         write_png(self.targets[frame.name], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
@@ -190,3 +216,10 @@ class ImageJob(Job):
 
     def extra_stats(self) -> dict:
         return {"failed_images": self.source.failed}
+
+    def problems(self, result: dict) -> list[str]:
+        failed = result["failed_images"]
+        if failed:
+            more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+            return [f"could not read {len(failed)} of {len(failed) + result['frames']} images: {', '.join(failed[:3])}{more}"]
+        return []

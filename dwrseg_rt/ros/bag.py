@@ -9,6 +9,7 @@ bag is written under a temporary name and renamed only when complete.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.io.sources import Frame
-from dwrseg_rt.io.video import check_output_path
+from dwrseg_rt.io.outputs import check_output_path
 from dwrseg_rt.ros.core import OUTPUTS, SegmentationCore, output_topic
 from dwrseg_rt.ros.messages import UnsupportedImage, image_to_rgb
 from dwrseg_rt.runtime.pipeline import run_pipeline
@@ -70,6 +71,30 @@ class OutputBag:
         self.writer.close()
 
 
+def check_replaceable(output: Path, source: Path, force: bool) -> None:
+    """The output rule, plus what `--force` may replace: only a rosbag2 folder (one with a
+    metadata.yaml) that is neither the input nor a folder holding it."""
+    check_output_path(output, force, inputs=(source,), folder=True)
+    if output.exists():
+        if source.resolve() == output.resolve() or source.resolve().is_relative_to(output.resolve()):
+            raise UserError(f"output {output} holds the input bag {source}; choose another output path")
+        if not (output / "metadata.yaml").is_file():
+            raise UserError(f"output {output} exists and is not a rosbag2 folder (no metadata.yaml); it is not replaced")
+
+
+def publish_folder(temp: Path, output: Path, aside: Path) -> None:
+    """Rename `temp` to `output`; an existing output (checked replaceable) is moved to `aside`
+    first and put back if the rename fails, so one of the two bags is always there."""
+    if output.exists():
+        output.rename(aside)
+    try:
+        temp.rename(output)
+    except BaseException:
+        if aside.exists():
+            aside.rename(output)
+        raise
+
+
 def storage_name(reader) -> str:
     """'sqlite3' or 'mcap': the storage plugin an open rosbags Reader is using."""
     return next(name for name, plugin in reader.STORAGE_PLUGINS.items() if isinstance(reader.storage, plugin))
@@ -81,14 +106,16 @@ def segment_bag(source: Path, output: Path, topic: str, segmenter: Segmenter, al
     Reader, Writer, StoragePlugin, typestore = import_rosbags()
     from rosbags.rosbag2 import ReaderError
 
-    check_output_path(output, force, inputs=(source,))
+    check_replaceable(output, source, force)
     try:
         reader = Reader(source)
         reader.open()
     except (ReaderError, OSError) as exc:
         raise UserError(f"cannot read bag {source}: {exc}") from None
-    temp = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(temp, ignore_errors=True)
+    # A unique hidden folder beside the output holds the new bag under its final name, so its
+    # files are named like the output's and one rename publishes it.
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial"))
+    temp = staging / output.name
     try:
         inputs = [c for c in reader.connections if c.topic == topic]
         if not inputs:
@@ -136,13 +163,9 @@ def segment_bag(source: Path, output: Path, topic: str, segmenter: Segmenter, al
         stats = run_pipeline(frames(), segmenter, sink, on_end=finish)
         if stats.interrupted:
             raise KeyboardInterrupt
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+        publish_folder(temp, output, staging / ".replaced")
     finally:
         reader.close()
-    if output.exists():
-        shutil.rmtree(output)
-    temp.rename(output)
+        shutil.rmtree(staging, ignore_errors=True)
     return {"input": str(source), "output": str(output), "topic": topic, "storage": storage.name.lower(), **counts, "copied": out.copied,
             "pipeline_fps": stats.fps, "model_fps": stats.model_fps, "stages": stats.stages}

@@ -7,6 +7,7 @@ someone wants, each with the input header unchanged.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dwrseg_rt.errors import UserError
 from dwrseg_rt.io.render import Renderer
 from dwrseg_rt.ros.messages import image_to_rgb, make_image
 from dwrseg_rt.runtime.segmenter import Segmenter
@@ -21,6 +23,18 @@ from dwrseg_rt.runtime.segmenter import Segmenter
 OUTPUTS = ("class_mask", "color_mask", "overlay")
 DEFAULT_NODE = "segment_node"
 DEFAULT_INPUT = "/camera/image_raw"
+
+
+NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_ros_name(name: str, what: str, empty_ok: bool = False) -> None:
+    """REP-144 / rcl rules for a topic or namespace without substitutions: tokens of letters,
+    digits and underscores, not starting with a digit, joined by single slashes, no trailing slash."""
+    if (empty_ok and name in ("", "/")) or all(NAME_TOKEN.fullmatch(t) for t in name.removeprefix("/").split("/")):
+        return
+    raise UserError(f"{what} {name!r} is not a valid ROS 2 name: use letters, digits and _ in /-separated parts "
+                    "that do not start with a digit (e.g. /front_camera/image_raw)")
 
 
 def output_topic(node_name: str, output: str, namespace: str = "") -> str:

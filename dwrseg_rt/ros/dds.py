@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.ros.core import OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic, listened, output_topic
+from dwrseg_rt.ros.core import (OUTPUTS, NodeStats, RateLimited, SegmentationCore, check_ros_name, input_topic, listened,
+                                output_topic)
 from dwrseg_rt.ros.messages import UnsupportedImage
 from dwrseg_rt.runtime.segmenter import Segmenter
 
@@ -104,7 +105,7 @@ def subscribers(writer) -> int:
     return writer.get_publication_matched_status().current_count
 
 
-def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domain: int = 0, reliability: str = "best_effort",
+def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domain: int = 0, reliability: str = "reliable",
                namespace: str = "", alpha: float = 0.5, count: int | None = None, log: Callable[[str], None] = print,
                log_period: float = 5.0) -> NodeStats:
     """Subscribe to `topic`, publish the three outputs and timing; run until `count` frames
@@ -117,8 +118,10 @@ def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domai
     from cyclonedds.sub import DataReader
     from cyclonedds.util import duration
 
-    participant = DomainParticipant(domain)
+    check_ros_name(topic, "--input-topic")
+    check_ros_name(namespace, "--namespace", empty_ok=True)
     profile = qos(reliability)
+    participant = DomainParticipant(domain)
     source = input_topic(topic, compressed)
     reader = DataReader(participant, *endpoint(participant, source, CompressedImage if compressed else Image, profile))
     writers = {name: DataWriter(participant, *endpoint(participant, output_topic("segment_node", name, namespace), Image, profile))

@@ -51,6 +51,8 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if channels is None:
         raise UnsupportedImage(f"unsupported image encoding {encoding!r}; use one of {', '.join(CHANNELS)}")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise UnsupportedImage(f"{encoding} image of size {width}x{height} holds no pixels")
     if step < width * channels or data.size < step * height:
         raise UnsupportedImage(f"{encoding} image {width}x{height} with step {step} has {data.size} bytes of data")
     rows = data[: step * height].reshape(height, step)[:, : width * channels]

@@ -5,12 +5,19 @@ Follows the lifecycle shape of the best perception nodes: parameters are declare
 the subscription opened in `activate()`. The subscription keeps only the newest image
 (QoS depth 1), so a slow model never builds up lag; each output is produced only while it
 has subscribers; outputs carry the input header unchanged.
+
+`alpha` and `log_period` change live (`ros2 param set`); every other parameter is read-only
+once the node runs (set it at start-up), and the loaded model's `class_names` and `palette`
+are published as read-only parameters before the first mask, so downstream nodes can tell
+what each id means.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.ros.core import (DEFAULT_INPUT, DEFAULT_NODE, OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic,
@@ -28,9 +35,10 @@ PARAMETERS = {
     "engine_cache_dir": "",  # where TensorRT engines are cached; empty: ~/.cache/dwrseg-rt
     "force_rebuild": False,  # rebuild the TensorRT engine even if one is cached
     "build_only": False,  # build/export and cache the backend, then exit: for vehicle provisioning
-    "reliability": "best_effort",  # or "reliable" (bag playback, some drivers)
+    "reliability": "reliable",  # or "best_effort" (loses large images on stock FastDDS; see the README)
     "log_period": 5.0,  # seconds between timing log lines
 }
+LIVE = {"alpha", "log_period"}  # applied on the next frame / log line; the rest need a restart
 
 
 def import_rclpy():
@@ -58,12 +66,38 @@ def make_node_class():
     rclpy, Node, Image, CompressedImage, Float32 = import_rclpy()
 
     class SegmentNode(Node):
-        def __init__(self) -> None:
-            super().__init__(DEFAULT_NODE)
+        def __init__(self, **options) -> None:
+            """`options` go to rclpy's Node (context, parameter_overrides, cli_args)."""
+            from rcl_interfaces.msg import ParameterDescriptor
+
+            super().__init__(DEFAULT_NODE, **options)
             for name, default in PARAMETERS.items():
-                self.declare_parameter(name, default)
+                self.declare_parameter(name, default, ParameterDescriptor(
+                    read_only=name not in LIVE, description="changes live" if name in LIVE else "set at start-up; restart to change"))
             self.stats = NodeStats()
             self.warn = RateLimited(self.get_logger().warning)
+            self.core: SegmentationCore | None = None
+            self.add_on_set_parameters_callback(self.on_set_parameters)
+
+        def on_set_parameters(self, parameters):
+            """Checks and applies the live parameters (read-only ones never get here)."""
+            from rcl_interfaces.msg import SetParametersResult
+
+            for parameter in parameters:
+                if parameter.name == "alpha" and not 0.0 <= float(parameter.value) <= 1.0:
+                    return SetParametersResult(successful=False, reason="alpha must be between 0 and 1")
+                if parameter.name == "log_period" and not float(parameter.value) > 0:
+                    return SetParametersResult(successful=False, reason="log_period must be positive")
+            for parameter in parameters:
+                if parameter.name == "alpha" and self.core is not None:
+                    self.core.overlay_renderer.alpha = float(parameter.value)
+                if parameter.name == "log_period" and hasattr(self, "log_timer"):
+                    self.log_timer.cancel()
+                    self.log_timer = self.create_timer(float(parameter.value), self.log_stats)
+            return SetParametersResult(successful=True)
+
+        def log_stats(self) -> None:
+            self.get_logger().info(self.stats.summary_and_reset())
 
         def param(self, name: str):
             return self.get_parameter(name).value
@@ -72,13 +106,14 @@ def make_node_class():
             self.qos = qos_profile(self.param("reliability"))
             self.outputs = {name: self.create_publisher(Image, f"~/{name}", self.qos) for name in OUTPUTS}
             self.timing = {name: self.create_publisher(Float32, f"~/{name}", 10) for name in ("processing_ms", "latency_ms")}
-            self.create_timer(float(self.param("log_period")), lambda: self.get_logger().info(self.stats.summary_and_reset()))
+            self.log_timer = self.create_timer(float(self.param("log_period")), self.log_stats)
 
         def activate(self) -> None:
             from dwrseg_rt.checkpoint import resolve_weights
             from dwrseg_rt.cli import parse_size
             from dwrseg_rt.jobs.segment import load_segmenter
             from dwrseg_rt.export.tensorrt import EngineOptions
+            from rcl_interfaces.msg import ParameterDescriptor
 
             if self.param("engine_cache_dir"):
                 os.environ["DWRSEG_RT_CACHE"] = self.param("engine_cache_dir")  # read by the engine cache
@@ -86,6 +121,11 @@ def make_node_class():
             segmenter = load_segmenter(weights, self.param("backend"), parse_size(self.param("inference_size") or None),
                                        self.param("precision") or None, EngineOptions(force_rebuild=self.param("force_rebuild")))
             self.core = SegmentationCore(segmenter, Image, "array.array", float(self.param("alpha")))
+            info = segmenter.info
+            self.declare_parameter("class_names", info.classes, ParameterDescriptor(
+                read_only=True, description="class id -> name of the loaded model (class_mask pixel values)"))
+            self.declare_parameter("palette", [v for color in info.palette for v in color], ParameterDescriptor(
+                read_only=True, description="class id -> RGB color as a flat list r0,g0,b0,r1,... (color_mask, overlay)"))
             self.get_logger().info(f"{weights.name} on {segmenter.backend.name} at {segmenter.size[0]}x{segmenter.size[1]}")
             topic = input_topic(self.param("input_topic"), self.param("compressed"))
             kind = CompressedImage if self.param("compressed") else Image
@@ -93,6 +133,7 @@ def make_node_class():
             self.get_logger().info(f"segmenting {topic} -> {', '.join(p.topic_name for p in self.outputs.values())}")
 
         def on_image(self, msg) -> None:
+            received = time.perf_counter()
             wanted = listened({name: pub.get_subscription_count() for name, pub in self.outputs.items()},
                               (pub.get_subscription_count() for pub in self.timing.values()))
             if wanted is None:
@@ -105,6 +146,7 @@ def make_node_class():
                 return
             for name, out in results.items():
                 self.outputs[name].publish(out)
+            report.processing_ms = (time.perf_counter() - received) * 1e3  # receive to published
             self.stats.add(report)
             self.timing["processing_ms"].publish(Float32(data=report.processing_ms))
             self.timing["latency_ms"].publish(Float32(data=report.latency_ms))
@@ -113,9 +155,12 @@ def make_node_class():
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of `ros2 run dwrseg_rt segment_node` and the launch file."""
+    """Entry point of `ros2 run dwrseg_rt segment_node` and the launch file. Ctrl+C (SIGINT,
+    also sent to the whole process group by `ros2 launch`) ends it cleanly with exit 0."""
     try:
         rclpy, SegmentNode = make_node_class()
+        from rclpy.executors import ExternalShutdownException
+
         rclpy.init(args=args)
         node = SegmentNode()
         try:
@@ -125,9 +170,10 @@ def main(args: list[str] | None = None) -> None:
                 node.get_logger().info("build_only: backend prepared and cached; exiting")
                 return
             rclpy.spin(node)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
             node.destroy_node()
             rclpy.try_shutdown()
     except UserError as exc:

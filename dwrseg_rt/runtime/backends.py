@@ -71,6 +71,9 @@ class OnnxRuntimeBackend:
             raise UserError(f"onnxruntime cannot load {onnx_path}: {str(exc).splitlines()[0]}") from None
         self.name = "onnxruntime"
         self.input_name = self.session.get_inputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        if "class_map" not in outputs:
+            raise UserError(f"{onnx_path} has no class_map output (its outputs: {', '.join(outputs)}): not a dwrseg-rt export")
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         (class_map,) = self.session.run(["class_map"], {self.input_name: batch})
@@ -91,14 +94,20 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int]) -> Path:
-    """The ONNX export of these weights at this size, exported once and reused."""
+def cached_onnx_backend(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int],
+                        threads: int | None = None) -> OnnxRuntimeBackend:
+    """onnxruntime on the ONNX export of these weights at this size, exported once and reused;
+    a cached file that no longer loads (damaged, truncated) is exported again."""
     from dwrseg_rt.export.onnx import export_onnx
 
     path = cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}.onnx"
-    if not path.is_file():
-        export_onnx(model, info, path, size, check=False)
-    return path
+    if path.is_file():
+        try:
+            return OnnxRuntimeBackend(path, threads)
+        except UserError:
+            path.unlink()
+    export_onnx(model, info, path, size, check=False)
+    return OnnxRuntimeBackend(path, threads)
 
 
 def resolve_backend(name: str) -> str:
@@ -159,4 +168,4 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
         if precision not in (None, "fp32"):
             raise UserError(f"torch on the CPU runs fp32; {precision} needs a CUDA GPU")
         return TorchBackend(model, "cpu"), info, size
-    return OnnxRuntimeBackend(cached_onnx(weights, model, info, size), threads), info, size
+    return cached_onnx_backend(weights, model, info, size, threads), info, size

@@ -24,7 +24,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dwrseg_rt import __version__
-from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, atomic_write, save_checkpoint
+from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_checkpoint
+from dwrseg_rt.io.outputs import atomic_write
 from dwrseg_rt.data.datasets import (DATASETS, SegmentationFiles, check_files, check_label_values, image_size, open_dataset,
                                      split_exists)
 from dwrseg_rt.data.labels import BUILTIN_CLASS_MAPS, LabelSet

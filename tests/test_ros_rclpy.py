@@ -1,0 +1,302 @@
+"""The segmentation node against a real rclpy (ROS 2 Jazzy wheels, FastDDS): real DDS traffic on
+loopback between the node and a peer node, each test on its own domain."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dwrseg_rt.checkpoint import load_checkpoint
+from dwrseg_rt.data.synth import Street
+from dwrseg_rt.runtime.backends import TorchBackend
+from dwrseg_rt.runtime.segmenter import Segmenter
+
+rclpy = pytest.importorskip("rclpy", reason="the ROS 2 Jazzy wheels (dev extra) are not installed")
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from std_msgs.msg import Float32  # noqa: E402
+
+from dwrseg_rt.ros.node import make_node_class  # noqa: E402
+
+SIZE = (96, 48)
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def street(index: int) -> np.ndarray:
+    return Street(21, *SIZE).render(index / 10)[0]
+
+
+def image_msg(rgb: np.ndarray, encoding: str, index: int, pad: int = 0) -> Image:
+    pixels = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+              "mono8": cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)}[encoding]
+    rows = pixels.reshape(pixels.shape[0], -1)
+    rows = np.hstack([rows, np.zeros((rows.shape[0], pad), np.uint8)])
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, step=rows.shape[1])
+    msg.data = rows.tobytes()
+    msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id = 1700000000 + index, 1000 + index, f"cam_{index}"
+    return msg
+
+
+@pytest.fixture
+def graph(monkeypatch, checkpoint):
+    """A fresh rclpy context on a domain of its own, the node under test and a peer node, spun
+    by one executor on a background thread."""
+    domain = 100 + (os.getpid() + int(time.monotonic() * 1000)) % 100
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    _, SegmentNode = make_node_class()
+    made, executor = [], MultiThreadedExecutor(context=context)
+
+    def start(**parameters):
+        overrides = [Parameter(k, value=v) for k, v in {"weights": str(checkpoint), "backend": "torch",
+                                                        "inference_size": f"{SIZE[0]}x{SIZE[1]}", **parameters}.items()]
+        node = SegmentNode(context=context, parameter_overrides=overrides)
+        node.configure()
+        node.activate()
+        peer = Node("peer", context=context)
+        made.extend([node, peer])
+        executor.add_node(node)
+        executor.add_node(peer)
+        return node, peer
+
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    yield start, thread
+    executor.shutdown()
+    for node in made:
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+def collect(peer, topics: dict[str, type]) -> dict[str, list]:
+    received: dict[str, list] = {name: [] for name in topics}
+    for name, kind in topics.items():
+        peer.create_subscription(kind, name, received[name].append, RELIABLE)
+    return received
+
+
+def wait_for(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def matched(publisher, count: int = 1) -> bool:
+    return wait_for(lambda: publisher.get_subscription_count() >= count)
+
+
+def test_every_encoding_gives_the_right_mask_with_the_header_kept(graph, checkpoint):
+    start, thread = graph
+    node, peer = start()
+    received = collect(peer, {"/segment_node/class_mask": Image, "/segment_node/overlay": Image})
+    publisher = peer.create_publisher(Image, "/camera/image_raw", RELIABLE)
+    thread.start()
+    assert matched(publisher) and wait_for(lambda: node.outputs["class_mask"].get_subscription_count() == 1)
+    model, info = load_checkpoint(checkpoint)
+    reference = Segmenter(TorchBackend(model), info, SIZE)
+    sent = [("rgb8", 0), ("bgr8", 0), ("rgba8", 0), ("mono8", 0), ("rgb8", 7)]  # the last with rows padded by 7 bytes
+    for index, (encoding, pad) in enumerate(sent):
+        count = len(received["/segment_node/class_mask"])
+        publisher.publish(image_msg(street(index), encoding, index, pad))
+        assert wait_for(lambda: len(received["/segment_node/class_mask"]) > count), encoding
+    for index, ((encoding, _), mask) in enumerate(zip(sent, received["/segment_node/class_mask"])):
+        rgb = street(index) if encoding != "mono8" else cv2.cvtColor(cv2.cvtColor(street(index), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        expected = reference.segment(rgb)
+        assert mask.encoding == "mono8" and (mask.height, mask.width) == (SIZE[1], SIZE[0])
+        assert np.array_equal(np.frombuffer(bytes(mask.data), np.uint8).reshape(SIZE[1], SIZE[0]), expected), encoding
+        assert (mask.header.stamp.sec, mask.header.stamp.nanosec, mask.header.frame_id) == (1700000000 + index, 1000 + index, f"cam_{index}")
+    assert wait_for(lambda: len(received["/segment_node/overlay"]) == len(sent))
+
+
+def test_compressed_input_bad_frames_skipped_and_class_names_published_before_the_first_mask(graph, checkpoint):
+    start, thread = graph
+    node, peer = start(compressed=True)
+    names = node.get_parameter("class_names").value
+    palette = node.get_parameter("palette").value
+    assert list(names) == load_checkpoint(checkpoint)[1].classes and len(palette) == 3 * len(names)
+    received = collect(peer, {"/segment_node/class_mask": Image})
+    publisher = peer.create_publisher(CompressedImage, "/camera/image_raw/compressed", RELIABLE)
+    thread.start()
+    assert matched(publisher) and wait_for(lambda: node.outputs["class_mask"].get_subscription_count() == 1)
+    broken = CompressedImage(format="jpeg")
+    broken.data = b"not a jpeg"
+    publisher.publish(broken)
+    for index, kind in enumerate(["png", "jpeg"]):
+        msg = CompressedImage(format=kind)
+        msg.data = cv2.imencode(f".{kind}", cv2.cvtColor(street(index), cv2.COLOR_RGB2BGR))[1].tobytes()
+        msg.header.frame_id = kind
+        publisher.publish(msg)
+    assert wait_for(lambda: len(received["/segment_node/class_mask"]) == 2)
+    assert [m.header.frame_id for m in received["/segment_node/class_mask"]] == ["png", "jpeg"]
+    assert wait_for(lambda: node.stats.errors == 1)
+
+
+def test_no_subscriber_no_work_and_the_output_keeps_up_with_the_input(graph):
+    start, thread = graph
+    node, peer = start()
+    publisher = peer.create_publisher(Image, "/camera/image_raw", RELIABLE)
+    thread.start()
+    assert matched(publisher)
+    for index in range(3):
+        publisher.publish(image_msg(street(index), "rgb8", index))
+    time.sleep(1.0)
+    assert node.stats.frames == 0 and not node.stats.processing_ms  # nobody listened: nothing segmented
+    received = collect(peer, {"/segment_node/class_mask": Image, "/segment_node/processing_ms": Float32})
+    assert wait_for(lambda: node.outputs["class_mask"].get_subscription_count() == 1)
+    sent = 20
+    for index in range(sent):  # 5 Hz, well within what the model does at 96x48
+        publisher.publish(image_msg(street(index), "rgb8", index))
+        time.sleep(0.2)
+    assert wait_for(lambda: len(received["/segment_node/class_mask"]) >= 0.95 * sent, timeout=10)
+    assert [m.header.frame_id for m in received["/segment_node/class_mask"]] == [f"cam_{i}" for i in range(sent)][-len(received["/segment_node/class_mask"]):]
+    assert all(m.data > 0 for m in received["/segment_node/processing_ms"])
+
+
+def test_live_parameters_apply_or_are_refused_with_a_reason(graph):
+    start, thread = graph
+    node, peer = start(alpha=0.5)
+    received = collect(peer, {"/segment_node/overlay": Image})
+    publisher = peer.create_publisher(Image, "/camera/image_raw", RELIABLE)
+    thread.start()
+    assert matched(publisher) and wait_for(lambda: node.outputs["overlay"].get_subscription_count() == 1)
+    overlays = []
+    for alpha in (0.5, 0.9):
+        result = node.set_parameters([Parameter("alpha", value=alpha)])[0]
+        assert result.successful
+        publisher.publish(image_msg(street(0), "rgb8", 0))
+        assert wait_for(lambda: len(received["/segment_node/overlay"]) == len(overlays) + 1)
+        overlays.append(np.frombuffer(bytes(received["/segment_node/overlay"][-1].data), np.uint8).astype(int))
+    frame = street(0).reshape(-1).astype(int)
+    assert np.abs(overlays[1] - frame).mean() > np.abs(overlays[0] - frame).mean() * 1.3  # more color, less frame
+    refused = node.set_parameters([Parameter("weights", value="synth")])[0]
+    assert not refused.successful and "read-only" in refused.reason
+    out_of_range = node.set_parameters([Parameter("alpha", value=2.0)])[0]
+    assert not out_of_range.successful and "between 0 and 1" in out_of_range.reason
+    assert node.set_parameters([Parameter("class_names", value=["x"])])[0].successful is False
+
+
+def run_node(checkpoint, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "ROS_DOMAIN_ID": str(150 + os.getpid() % 50), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    return subprocess.Popen([sys.executable, "-c", "from dwrseg_rt.ros.node import main; main()", "--ros-args",
+                             "-p", f"weights:={checkpoint}", "-p", "backend:=torch", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+def test_sigint_ends_the_node_cleanly_and_ros_args_override_parameters(signals, checkpoint):
+    node = run_node(checkpoint, "-p", "inference_size:=64x32")
+    log = ""
+    deadline = time.monotonic() + 60
+    while "segmenting" not in log and time.monotonic() < deadline:
+        log += node.stdout.readline()
+    assert "at 64x32" in log, log  # the --ros-args override took effect
+    for _ in range(signals):  # `ros2 launch` sends SIGINT to the process group, a terminal sends it again
+        os.killpg(node.pid, signal.SIGINT)
+        time.sleep(0.05)
+    rest, _ = node.communicate(timeout=30)
+    assert node.returncode == 0 and "Traceback" not in rest, rest
+
+
+def test_a_bad_reliability_is_refused_in_one_line(checkpoint):
+    node = run_node(checkpoint, "-p", "reliability:=sometimes")
+    output, _ = node.communicate(timeout=60)
+    assert node.returncode == 2 and "reliability must be" in output and "Traceback" not in output
+
+
+dds = pytest.importorskip("dwrseg_rt.ros.dds")
+
+
+def padding_only(ours: bytes, theirs: bytes) -> bool:
+    """Same length, and where they differ ours is a zero in an alignment gap (FastCDR leaves
+    padding bytes uninitialised, CycloneDDS zeroes them): the same CDR."""
+    differing = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    return len(ours) == len(theirs) and all(ours[i] == 0 and (i - 4) % 4 != 0 for i in differing)
+
+
+@pytest.mark.parametrize("frame_id", ["", "c", "cam", "camera", "camera_front_left"])
+@pytest.mark.parametrize("encoding,width,height", [("mono8", 5, 3), ("rgb8", 7, 2), ("bgra8", 1, 1), ("rgb8", 0, 0)])
+def test_bridge_messages_are_the_cdr_rclpy_writes_and_reads(frame_id, encoding, width, height):
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    channels = 4 if encoding == "bgra8" else 3 if encoding == "rgb8" else 1
+    data = np.arange(width * height * channels, dtype=np.uint8).tobytes()
+    theirs = Image(height=height, width=width, encoding=encoding, step=width * channels, is_bigendian=0)
+    theirs.data, theirs.header.frame_id = data, frame_id
+    theirs.header.stamp.sec, theirs.header.stamp.nanosec = -5, 4_000_000_000
+    ours = dds.Image(header=dds.Header(stamp=dds.Time(-5, 4_000_000_000), frame_id=frame_id), height=height, width=width,
+                     encoding=encoding, is_bigendian=0, step=width * channels, data=data)
+    assert padding_only(ours.serialize(), serialize_message(theirs))
+    back = deserialize_message(ours.serialize(), Image)
+    assert (back.header.frame_id, back.encoding, back.width, back.height, bytes(back.data)) == (frame_id, encoding, width, height, data)
+    assert dds.Image.deserialize(serialize_message(theirs)).serialize() == ours.serialize()
+    compressed = CompressedImage(format="jpeg")
+    compressed.data, compressed.header.frame_id = data, frame_id
+    assert padding_only(dds.CompressedImage(header=dds.Header(stamp=dds.Time(0, 0), frame_id=frame_id), format="jpeg", data=data).serialize(),
+                        serialize_message(compressed))
+    assert padding_only(dds.Float32(data=1.5).serialize(), serialize_message(Float32(data=1.5)))
+
+
+LOOPBACK = """<CycloneDDS><Domain id="any"><General><Interfaces><NetworkInterface name="lo"/></Interfaces>
+<AllowMulticast>false</AllowMulticast></General><Discovery><Peers><Peer address="127.0.0.1"/></Peers>
+<ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>40</MaxAutoParticipantIndex></Discovery></Domain></CycloneDDS>"""
+
+
+def test_the_dds_bridge_and_an_rclpy_node_talk_both_ways_on_loopback(monkeypatch):
+    """CycloneDDS (the bridge, on lo) and FastDDS (rclpy, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) on one domain:
+    rclpy's images reach the bridge, the bridge's masks reach rclpy, headers intact."""
+    domain = 60 + os.getpid() % 30
+    bridge = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", "ros-dds", "--domain", str(domain), "--weights", "synth",
+                               "--backend", "torch", "--size", "96x48", "--count", "12"],
+                              env={**os.environ, "CYCLONEDDS_URI": LOOPBACK}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    peer = Node("peer", context=context)
+    try:
+        masks: list = []
+        peer.create_subscription(Image, "/segment_node/class_mask", masks.append, RELIABLE)
+        publisher = peer.create_publisher(Image, "/camera/image_raw", RELIABLE)
+
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(peer)
+
+        def spin_until(condition, timeout: float) -> bool:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not condition():
+                executor.spin_once(timeout_sec=0.05)
+            return bool(condition())
+
+        assert spin_until(lambda: publisher.get_subscription_count() and peer.count_publishers("/segment_node/class_mask"), 60)
+        sent = 0
+        while not masks and sent < 40:  # until the bridge has matched our reader too (it skips frames nobody wants)
+            publisher.publish(image_msg(street(sent), "rgb8", sent))
+            sent += 1
+            spin_until(lambda: bool(masks), 0.5)
+        assert masks, bridge.stdout.read() if bridge.poll() is not None else "no mask came back"
+        first = len(masks)
+        for index in range(100, 110):
+            publisher.publish(image_msg(street(index % 10), "rgb8", index))
+            spin_until(lambda: len(masks) > first + index - 100, 5)
+        got = [m.header.frame_id for m in masks[first:]]
+        assert len(got) >= 9 and all(f"cam_{i}" in got for i in range(101, 110)), got
+        assert all((m.height, m.width, m.encoding) == (48, 96, "mono8") for m in masks)
+    finally:
+        bridge.kill()
+        bridge.communicate()
+        peer.destroy_node()
+        rclpy.try_shutdown(context=context)
