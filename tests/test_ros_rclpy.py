@@ -300,3 +300,68 @@ def test_the_dds_bridge_and_an_rclpy_node_talk_both_ways_on_loopback(monkeypatch
         bridge.communicate()
         peer.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+LAUNCH = """
+import sys
+from launch import LaunchService
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+service = LaunchService()
+service.include_launch_description(IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]), launch_arguments=[a.split(":=", 1) for a in sys.argv[2:]]))
+sys.exit(service.run())
+"""
+
+
+def test_ros2_launch_with_a_namespace_and_a_params_file_then_ctrl_c(tmp_path, checkpoint, monkeypatch):
+    """`ros2 launch dwrseg_rt segment.launch.py namespace:=robot1 params_file:=my.yaml`, run through
+    launch's own LaunchService on the colcon-installed package; Ctrl+C to the process group."""
+    pytest.importorskip("launch_ros", reason="launch_ros is not on PyPI: install it from github.com/ros2/launch_ros (jazzy)")
+    import shutil
+    import sysconfig
+
+    colcon = shutil.which("colcon") or shutil.which("colcon", path=sysconfig.get_path("scripts"))
+    workspace = Path(__file__).resolve().parents[1] / "ros2_ws" / "src"
+    built = subprocess.run([colcon, "build", "--base-paths", str(workspace), "--build-base", str(tmp_path / "build"),
+                            "--install-base", str(tmp_path / "install")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    prefix = tmp_path / "install" / "dwrseg_rt"
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    params = tmp_path / "my.yaml"  # keyed by the plain node name, as users write it
+    params.write_text(f"segment_node:\n  ros__parameters:\n    input_topic: /robot1_camera/image\n    weights: {checkpoint}\n"
+                      f"    backend: torch\n    inference_size: 64x32\n")
+    domain = 200 + os.getpid() % 30
+    env = {**os.environ, "AMENT_PREFIX_PATH": f"{prefix}:{os.environ.get('AMENT_PREFIX_PATH', '')}",
+           "PYTHONPATH": f"{site}:{os.environ.get('PYTHONPATH', '')}", "ROS_DOMAIN_ID": str(domain),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCH, str(prefix / "share/dwrseg_rt/launch/segment.launch.py"),
+                                 "namespace:=robot1", f"params_file:={params}"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    peer = Node("peer", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(peer)
+    masks: list = []
+    try:
+        peer.create_subscription(Image, "/robot1/segment_node/class_mask", masks.append, RELIABLE)
+        publisher = peer.create_publisher(Image, "/robot1_camera/image", RELIABLE)
+        deadline = time.monotonic() + 90
+        while not masks and time.monotonic() < deadline and launcher.poll() is None:
+            publisher.publish(image_msg(street(0), "rgb8", 0))
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end and not masks:
+                executor.spin_once(timeout_sec=0.05)
+        assert masks, launcher.communicate(timeout=5)[0] if launcher.poll() is not None else "no mask from the launched node"
+        assert (masks[0].width, masks[0].height) == SIZE  # masks come at the input's size
+    finally:
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl+C in a terminal does
+        output, _ = launcher.communicate(timeout=60)
+        executor.shutdown()
+        peer.destroy_node()
+        rclpy.try_shutdown(context=context)
+    assert "at 64x32" in output and "/robot1_camera/image" in output, output  # the params file applied under the namespace
+    assert launcher.returncode == 0 and "Traceback" not in output and "process has died" not in output, output
