@@ -257,7 +257,7 @@ LOOPBACK = """<CycloneDDS><Domain id="any"><General><Interfaces><NetworkInterfac
 
 def test_the_dds_bridge_and_an_rclpy_node_talk_both_ways_on_loopback(monkeypatch):
     """CycloneDDS (the bridge, on lo) and FastDDS (rclpy, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) on one domain:
-    rclpy's images reach the bridge, the bridge's masks reach rclpy, headers intact."""
+    the bridge shows up as a ROS node, rclpy's images reach it, its masks reach rclpy, headers intact."""
     domain = 60 + os.getpid() % 30
     bridge = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", "ros-dds", "--domain", str(domain), "--weights", "synth",
                                "--backend", "torch", "--size", "96x48", "--count", "12"],
@@ -282,6 +282,11 @@ def test_the_dds_bridge_and_an_rclpy_node_talk_both_ways_on_loopback(monkeypatch
             return bool(condition())
 
         assert spin_until(lambda: publisher.get_subscription_count() and peer.count_publishers("/segment_node/class_mask"), 60)
+        # the bridge announces itself on ros_discovery_info: rclpy's graph (`ros2 node list`) shows the node and its topics
+        assert spin_until(lambda: ("segment_node", "/") in peer.get_node_names_and_namespaces(), 20)
+        published = dict(peer.get_publisher_names_and_types_by_node("segment_node", "/"))
+        assert published["/segment_node/class_mask"] == ["sensor_msgs/msg/Image"] and "/segment_node/latency_ms" in published
+        assert dict(peer.get_subscriber_names_and_types_by_node("segment_node", "/")) == {"/camera/image_raw": ["sensor_msgs/msg/Image"]}
         sent = 0
         while not masks and sent < 40:  # until the bridge has matched our reader too (it skips frames nobody wants)
             publisher.publish(image_msg(street(sent), "rgb8", sent))

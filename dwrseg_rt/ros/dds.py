@@ -21,7 +21,7 @@ from dwrseg_rt.runtime.segmenter import Segmenter
 
 try:
     from cyclonedds.idl import IdlStruct
-    from cyclonedds.idl.types import float32, int32, sequence, uint8, uint32
+    from cyclonedds.idl.types import array, bounded_str, float32, int32, sequence, uint8, uint32
 except ImportError:  # the bridge reports this when it is started
     IdlStruct = None
 
@@ -57,6 +57,23 @@ if IdlStruct is not None:
     class Float32(IdlStruct, typename="std_msgs::msg::dds_::Float32_"):
         data: float32
 
+    # What rmw layers publish on `ros_discovery_info` so that DDS participants map to ROS nodes.
+    @dataclass
+    class Gid(IdlStruct, typename="rmw_dds_common::msg::dds_::Gid_"):
+        data: array[uint8, 16]
+
+    @dataclass
+    class NodeEntitiesInfo(IdlStruct, typename="rmw_dds_common::msg::dds_::NodeEntitiesInfo_"):
+        node_namespace: bounded_str[256]
+        node_name: bounded_str[256]
+        reader_gid_seq: sequence[Gid]
+        writer_gid_seq: sequence[Gid]
+
+    @dataclass
+    class ParticipantEntitiesInfo(IdlStruct, typename="rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_"):
+        gid: Gid
+        node_entities_info_seq: sequence[NodeEntitiesInfo]
+
 
 # REP-2011 type hashes as ROS 2 Jazzy computes them, checked in the tests against the
 # ones rosbags computes from the message definitions.
@@ -64,6 +81,7 @@ TYPE_HASHES = {
     "sensor_msgs/msg/Image": "RIHS01_d31d41a9a4c4bc8eae9be757b0beed306564f7526c88ea6a4588fb9582527d47",
     "sensor_msgs/msg/CompressedImage": "RIHS01_15640771531571185e2efc8a100baf923961a4d15d5569652e6cb6691e8e371a",
     "std_msgs/msg/Float32": "RIHS01_7170d3d8f841f7be3172ce5f4f59f3a4d7f63b0447e8b33327601ad64d83d6e2",
+    "rmw_dds_common/msg/ParticipantEntitiesInfo": "RIHS01_e725f4a506958c79f95dd693b965722c57b19cd18e7eff984f49561b93dc985d",
 }
 
 
@@ -100,6 +118,26 @@ def qos(reliability: str):
     return Qos(kind, Policy.History.KeepLast(1), Policy.Durability.Volatile)
 
 
+def announce_node(participant, namespace: str, readers: list, writers: list):
+    """Publish this participant's one node, `segment_node`, and its endpoints on
+    `ros_discovery_info` as rmw layers do, so `ros2 node list` and rclpy's graph show it."""
+    from cyclonedds.core import Policy, Qos
+    from cyclonedds.pub import DataWriter
+    from cyclonedds.topic import Topic
+    from cyclonedds.util import duration
+
+    def gid(entity) -> Gid:
+        return Gid(list(entity.guid.bytes))
+
+    profile = Qos(Policy.Reliability.Reliable(duration(milliseconds=100)), Policy.Durability.TransientLocal,
+                  Policy.History.KeepLast(1),
+                  Policy.Userdata(f"typehash={TYPE_HASHES['rmw_dds_common/msg/ParticipantEntitiesInfo']};".encode()))
+    writer = DataWriter(participant, Topic(participant, "ros_discovery_info", ParticipantEntitiesInfo), profile)
+    node = NodeEntitiesInfo("/" + namespace.strip("/"), "segment_node", [gid(r) for r in readers], [gid(w) for w in writers])
+    writer.write(ParticipantEntitiesInfo(gid(participant), [node]))
+    return writer
+
+
 def subscribers(writer) -> int:
     """How many readers are matched to a CycloneDDS writer now."""
     return writer.get_publication_matched_status().current_count
@@ -128,6 +166,7 @@ def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domai
                for name in OUTPUTS}
     timing = {name: DataWriter(participant, *endpoint(participant, output_topic("segment_node", name, namespace), Float32))
               for name in ("processing_ms", "latency_ms")}
+    _announcement = announce_node(participant, namespace, [reader], [*writers.values(), *timing.values()])  # alive while we run
     core = SegmentationCore(segmenter, Image, "bytes", alpha)
     stats = NodeStats()
     warn = RateLimited(log)
