@@ -405,7 +405,7 @@ def export(
         output = None if build_only else output or Path(f"{weights.stem}_{width}x{height}_{precision}.engine")
         export_engine(weights, model, info, (width, height), precision, options, output, force)
         return
-    from dwrseg_rt.export.onnx import export_onnx
+    from dwrseg_rt.export.onnx import check_parity, export_onnx
 
     output = output or Path(f"{weights.stem}_{width}x{height}.onnx")
     check_output_path(output, force)
@@ -413,6 +413,7 @@ def export(
         report = export_onnx(model, info, output, (width, height))
     out.print(f"wrote {output} and {output.name}.json")
     out.print(f"parity vs torch: max |Δlogit| {report['max_abs_logit_diff']:.2e}, argmax agreement {report['argmax_agreement'] * 100:.3f}%")
+    check_parity(report)  # the files stay for inspection; the exit says they are wrong
 
 
 def export_engine(weights, model, info, size, precision, options, output, force: bool) -> None:

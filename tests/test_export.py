@@ -1,10 +1,12 @@
 import json
 
+import cv2
 import numpy as np
 import onnx
+import pytest
 
 from conftest import run_cli
-from dwrseg_rt.checkpoint import load_checkpoint, read_sidecar
+from dwrseg_rt.checkpoint import SHIPPED_WEIGHTS, load_checkpoint, read_sidecar
 from dwrseg_rt.export.onnx import OPSET, export_onnx, sample_image
 from dwrseg_rt.runtime.backends import OnnxRuntimeBackend, TorchBackend
 from dwrseg_rt.runtime.segmenter import Segmenter
@@ -44,11 +46,39 @@ def test_export_command_prints_parity_and_refuses_to_overwrite(checkpoint, tmp_p
     assert again.returncode != 0 and "--force" in again.stderr
 
 
-def test_video_runs_on_an_exported_onnx(clip, checkpoint, tmp_path):
-    model, info = load_checkpoint(checkpoint)
+def test_video_on_an_exported_onnx_gives_the_masks_of_its_checkpoint(clip, tmp_path):
+    weights = SHIPPED_WEIGHTS["synth"]  # trained: its masks are stable under float-level differences
+    model, info = load_checkpoint(weights)
     export_onnx(model, info, tmp_path / "m.onnx", (256, 128), check=False)
-    result = run_cli("video", clip, "-o", tmp_path / "o.mp4", "--weights", tmp_path / "m.onnx", "--backend", "onnxruntime")
-    assert result.returncode == 0, result.stderr
+    for name, source, backend in (("onnx", tmp_path / "m.onnx", "onnxruntime"), ("pt", weights, "torch")):
+        result = run_cli("video", clip, "-o", tmp_path / f"{name}.mp4", "--weights", source, "--backend", backend,
+                         "--size", "256x128", "--masks-dir", tmp_path / name)
+        assert result.returncode == 0, result.stderr
+    pairs = [(cv2.imread(str(p), cv2.IMREAD_UNCHANGED), cv2.imread(str(tmp_path / "pt" / p.name), cv2.IMREAD_UNCHANGED))
+             for p in sorted((tmp_path / "onnx").glob("*.png"))]
+    assert len(pairs) == 12 and np.mean([(a == b).mean() for a, b in pairs]) > 0.999
     wrong = run_cli("video", clip, "-o", tmp_path / "p.mp4", "--weights", tmp_path / "m.onnx", "--size", "512x256", "--backend", "onnxruntime")
     assert wrong.returncode != 0 and "exported for 256x128" in wrong.stderr
-    assert np.isfinite(info.mean).all()
+
+
+def test_parity_reports_an_onnx_that_diverges_from_its_checkpoint(checkpoint, tmp_path):
+    import torch
+
+    from dwrseg_rt.errors import UserError
+    from dwrseg_rt.export.onnx import check_parity, parity_report
+    from dwrseg_rt.model import build_model
+
+    model, info = load_checkpoint(checkpoint)
+    torch.manual_seed(1)
+    other = build_model("b", 19).eval()  # another network's export under this checkpoint's name
+    export_onnx(other, info, tmp_path / "other.onnx", (256, 128), check=False)
+    report = parity_report(model, info, tmp_path / "other.onnx", (256, 128))
+    assert report["argmax_agreement"] < 0.9 and report["max_abs_logit_diff"] > 0.1
+    with pytest.raises(UserError, match="argmax agreement"):
+        check_parity(report)
+    check_parity(parity_report(model, info, export_and_path(model, info, tmp_path / "same.onnx"), (256, 128)))
+
+
+def export_and_path(model, info, path):
+    export_onnx(model, info, path, (256, 128), check=False)
+    return path

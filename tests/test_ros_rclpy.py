@@ -37,7 +37,8 @@ def street(index: int) -> np.ndarray:
 
 
 def image_msg(rgb: np.ndarray, encoding: str, index: int, pad: int = 0) -> Image:
-    pixels = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+    opaque = np.full(rgb.shape[:2], 255, np.uint8)
+    pixels = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.dstack([rgb, opaque]), "bgra8": np.dstack([rgb[..., ::-1], opaque]),
               "mono8": cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)}[encoding]
     rows = pixels.reshape(pixels.shape[0], -1)
     rows = np.hstack([rows, np.zeros((rows.shape[0], pad), np.uint8)])
@@ -108,7 +109,7 @@ def test_every_encoding_gives_the_right_mask_with_the_header_kept(graph, checkpo
     assert matched(publisher) and wait_for(lambda: node.outputs["class_mask"].get_subscription_count() == 1)
     model, info = load_checkpoint(checkpoint)
     reference = Segmenter(TorchBackend(model), info, SIZE)
-    sent = [("rgb8", 0), ("bgr8", 0), ("rgba8", 0), ("mono8", 0), ("rgb8", 7)]  # the last with rows padded by 7 bytes
+    sent = [("rgb8", 0), ("bgr8", 0), ("rgba8", 0), ("bgra8", 0), ("mono8", 0), ("rgb8", 7)]  # the last with rows padded by 7 bytes
     for index, (encoding, pad) in enumerate(sent):
         count = len(received["/segment_node/class_mask"])
         publisher.publish(image_msg(street(index), encoding, index, pad))

@@ -85,6 +85,7 @@ def test_3_two_writers_of_one_output_never_share_a_temporary_file(tmp_path):
     for count, writer in zip((3, 5), writers):
         for _ in range(count):
             writer.write(np.zeros((48, 64, 3), np.uint8))
+    assert not target.exists()  # nothing under the final name until a file is complete
     writers[0].close()
     assert probe(target)["frames"] == 3
     writers[1].close()  # the later run's complete file replaces the earlier one, whole
@@ -394,3 +395,51 @@ def test_sidecar_with_garbled_info_is_one_line(checkpoint, tmp_path):
     assert result.returncode == 2 and "input size 0x0" in result.stderr
     with pytest.raises(UserError):
         ModelInfo.from_dict(None)
+
+
+def _png(path: Path) -> None:
+    from dwrseg_rt.jobs.segment import write_png
+
+    write_png(path, np.zeros((8, 8), np.uint8))
+
+
+def _checkpoint(path: Path, checkpoint: Path) -> None:
+    from dwrseg_rt.checkpoint import save_checkpoint
+
+    model, info = load_checkpoint(checkpoint)
+    save_checkpoint(path, model, info)
+
+
+def _json(path: Path) -> None:
+    from dwrseg_rt.cli import write_json
+
+    write_json(path, {"a": 1})
+
+
+def _onnx(path: Path, checkpoint: Path) -> None:
+    from dwrseg_rt.export.onnx import export_onnx
+
+    model, info = load_checkpoint(checkpoint)
+    export_onnx(model, info, path, (64, 32), check=False)
+
+
+@pytest.mark.parametrize("name,write", [("mask.png", lambda p, c: _png(p)), ("model.pt", _checkpoint),
+                                        ("report.json", lambda p, c: _json(p)), ("model.onnx", _onnx)])
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["disk-full", "ctrl-c"])
+def test_every_writer_keeps_the_old_file_and_leaves_no_temporary_when_interrupted(name, write, failure, checkpoint, tmp_path,
+                                                                                  monkeypatch):
+    """The failure strikes after the new content is complete but before it is published: the last
+    moment at which a non-atomic writer would already have clobbered the old file."""
+    import dwrseg_rt.io.outputs as outputs
+
+    target = tmp_path / name
+    target.write_bytes(b"the old file")
+
+    def fail(temp: Path, path: Path) -> None:
+        assert temp.stat().st_size > 0 and temp != path  # written in full, elsewhere
+        raise failure
+
+    monkeypatch.setattr(outputs, "publish", fail)
+    with pytest.raises(type(failure)):
+        write(target, checkpoint)
+    assert target.read_bytes() == b"the old file" and sorted(tmp_path.iterdir()) == [target]

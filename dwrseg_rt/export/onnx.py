@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from dwrseg_rt.checkpoint import ModelInfo, write_sidecar
+from dwrseg_rt.errors import UserError
 from dwrseg_rt.io.outputs import atomic_write
 
 OPSET = 17
@@ -58,6 +59,16 @@ def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, 
     write_sidecar(path, info, inference_size=[width, height], opset=OPSET, outputs=["class_map", "logits"],
                   class_dtype=str(class_dtype).removeprefix("torch."), half=half, parity=report)
     return report
+
+
+PARITY_AGREEMENT = 0.999  # argmax agreement below this means the export computes something else
+
+
+def check_parity(report: dict) -> None:
+    """Refuse an export whose class maps differ from the checkpoint's (a broken exporter or opset)."""
+    if report["argmax_agreement"] < PARITY_AGREEMENT:
+        raise UserError(f"the export does not match its checkpoint: argmax agreement {report['argmax_agreement'] * 100:.2f}% "
+                        f"(max |Δlogit| {report['max_abs_logit_diff']:.3g}); please report this with `dwrseg-rt info`")
 
 
 def sample_image(size: tuple[int, int]) -> np.ndarray:
