@@ -269,7 +269,7 @@ def train(
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps instead of --epochs.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Global batch, split across torchrun processes.")] = 16,
     lr: Annotated[float, typer.Option(min=0.0)] = 0.02,
-    warmup: Annotated[int, typer.Option(min=0, help="Linear warm-up steps (capped at 10% of the run).")] = 1000,
+    warmup: Annotated[int, typer.Option(min=0, help="Linear warm-up steps, from 1/100 of --lr up to the poly curve (a run shorter than this stays in warm-up: one smooth rise and fall).")] = 1000,
     crop: Annotated[Optional[str], typer.Option(help="Crop WxH; default per dataset: Cityscapes/synth 1280x640, CamVid 960x720 (480x360 for the 480x360 SegNet release, told from its images), folder 512x512.")] = None,
     scale: Annotated[Optional[str], typer.Option(help="Random rescale range; default per dataset: Cityscapes/synth 0.25,1.5, CamVid and folder 0.5,1.5.")] = None,
     input_size: Annotated[Optional[str], typer.Option(help="Inference size stored in the checkpoint and used for validation; default: Cityscapes/synth/folder 1024x512, CamVid 960x720 (480x360 release: 480x360).")] = None,
