@@ -159,9 +159,10 @@ def main(args: list[str] | None = None) -> None:
     also sent to the whole process group by `ros2 launch`) ends it cleanly with exit 0."""
     try:
         rclpy, SegmentNode = make_node_class()
-        from rclpy.executors import ExternalShutdownException
+        from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
         rclpy.init(args=args)
+        executor = SingleThreadedExecutor()  # made while the context is up: a Ctrl+C may shut it down any time after
         node = SegmentNode()
         try:
             node.configure()
@@ -169,11 +170,13 @@ def main(args: list[str] | None = None) -> None:
             if node.param("build_only"):
                 node.get_logger().info("build_only: backend prepared and cached; exiting")
                 return
-            rclpy.spin(node)
+            executor.add_node(node)
+            executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
+            executor.shutdown()
             node.destroy_node()
             rclpy.try_shutdown()
     except UserError as exc:
