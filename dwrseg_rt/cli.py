@@ -332,11 +332,9 @@ def evaluate(
     through a class map (Cityscapes -> CamVid built in).
     Example: [bold]dwrseg-rt eval --dataset camvid --data CamVid --split test --weights synth[/bold]
     """
-    import hashlib
-
     from dwrseg_rt.data.datasets import open_dataset
     from dwrseg_rt.environment import environment_report
-    from dwrseg_rt.runtime.backends import load_backend
+    from dwrseg_rt.runtime.backends import file_digest, load_backend
     from dwrseg_rt.runtime.segmenter import Segmenter
     from dwrseg_rt.train.evaluate import align_classes, read_class_map
     from dwrseg_rt.train.evaluate import evaluate as run_eval
@@ -361,7 +359,7 @@ def evaluate(
     out.print(table)
     if json_path:
         trained = info.training
-        write_json(json_path, {**result, "weights": str(path), "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        write_json(json_path, {**result, "weights": str(path), "weights_sha256": file_digest(path),
                                "class_map": mapped, "backend": runner.name, "precision": precision, "dataset": dataset, "split": split,
                                "trained": {k: trained.get(k) for k in ("dataset", "train_split", "mix", "iterations", "seconds", "init", "date")},
                                "machine": environment_report()})

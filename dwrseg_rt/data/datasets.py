@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,7 +190,7 @@ def image_size(path: Path) -> tuple[int, int]:
     return image.shape[1], image.shape[0]
 
 
-def check_files(files: SegmentationFiles, on_file: Callable[[], None] | None = None) -> None:
+def check_files(files: SegmentationFiles) -> None:
     """Every label readable, the size of its image, and holding only class ids or ignore:
     checked before training starts, naming the first bad file."""
     for index, (image_path, label_path) in enumerate(files.pairs):
@@ -203,8 +202,6 @@ def check_files(files: SegmentationFiles, on_file: Callable[[], None] | None = N
             raise UserError(f"{label_path}: label values up to {int(raw.max())}; CamVid ids are 0-10 and 11 (void)")
         label = raw if lut is None else lut[raw]
         check_label_values(label, files.labels.num_classes, str(label_path))
-        if on_file:
-            on_file()
 
 
 def split_exists(kind: str, root: str | Path, split: str) -> bool:

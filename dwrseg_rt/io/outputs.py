@@ -9,7 +9,6 @@ renamed into place only when complete; every failure path removes the temporary.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -68,7 +67,3 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import hashlib
 import math
 import os
 import time
@@ -26,12 +25,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from dwrseg_rt import __version__
 from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_checkpoint
 from dwrseg_rt.io.outputs import atomic_write
-from dwrseg_rt.data.datasets import (DATASETS, SegmentationFiles, check_files, check_label_values, image_size, open_dataset,
-                                     split_exists)
+from dwrseg_rt.data.datasets import DATASETS, SegmentationFiles, check_files, image_size, open_dataset, split_exists
 from dwrseg_rt.data.labels import BUILTIN_CLASS_MAPS, LabelSet
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.model import VARIANTS, build_model
-from dwrseg_rt.runtime.backends import TorchBackend
+from dwrseg_rt.runtime.backends import TorchBackend, file_digest
 from dwrseg_rt.runtime.preprocess import normalize
 from dwrseg_rt.runtime.segmenter import Segmenter
 from dwrseg_rt.train.augment import AugmentConfig, augment
@@ -129,8 +127,7 @@ class AugmentedDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image, label = self.files.load(index)
-        check_label_values(label, self.files.labels.num_classes, self.files.pairs[index][1].name)
+        image, label = self.files.load(index)  # labels were checked once, before training (check_files)
         rng = np.random.default_rng((self.seed, self.epoch, index))
         return augment(image, label, self.config, rng)
 
@@ -396,7 +393,7 @@ def init_source(weights: Path) -> dict:
     from dwrseg_rt.checkpoint import read_checkpoint
 
     trained = read_checkpoint(weights)["info"].get("training", {})
-    return {"path": str(weights), "sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(),
+    return {"path": str(weights), "sha256": file_digest(Path(weights)),
             "dataset": trained.get("dataset"), "iterations": trained.get("iterations")}
 
 
