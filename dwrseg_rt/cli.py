@@ -72,7 +72,8 @@ def resolve_weights(value: Path | None) -> Path:
 Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="camvid (default: real streets) | synth (the synthetic world) | a checkpoint (.pt), exported .onnx or TensorRT .engine.")]
 Checkpoint = Annotated[Optional[Path], typer.Option("--weights", "-w", help="camvid (default: real streets) | synth (the synthetic world) | a .pt checkpoint.")]
 Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | tensorrt | torch | onnxruntime (auto: TensorRT on a GPU if installed, else torch on CUDA, else onnxruntime on CPU).")]
-Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8 is TensorRT only).")]
+Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8: TensorRT, or onnxruntime on the CPU).")]
+Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="INT8: a folder of your own camera images (8+; default for onnxruntime: synthetic streets).")]
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the checkpoint's (1024x512 as in the paper).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
@@ -146,6 +147,7 @@ def video(
     weights: Weights = None,
     backend: Backend = "auto",
     precision: Precision = None,
+    calibration: Calibration = None,
     size: Size = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Overlay opacity.")] = 0.5,
     show: Annotated[bool, typer.Option("--show", help="Also show the result in a window (needs a display).")] = False,
@@ -163,10 +165,11 @@ def video(
       [bold]dwrseg-rt video 'frames/*.png' --mask --masks-dir ids/[/bold]
       [bold]dwrseg-rt video rtsp://camera.local/stream -o live.mp4[/bold]
     """
+    from dwrseg_rt.checkpoint import weights_name
+    from dwrseg_rt.export.tensorrt import EngineOptions
     from dwrseg_rt.io.render import Renderer
     from dwrseg_rt.io.viewer import Viewer
     from dwrseg_rt.jobs.batch import plan_jobs, run_plans
-    from dwrseg_rt.checkpoint import weights_name
     from dwrseg_rt.jobs.segment import load_segmenter
 
     if overlay + mask + side_by_side > 1:
@@ -175,7 +178,7 @@ def video(
     plans = plan_jobs(inputs, output, mode)
     check_report_path(stats_json, force, tuple(p for plan in plans for p in plan.inputs))
     path = resolve_weights(weights)
-    segmenter = load_segmenter(path, backend, parse_size(size), precision)
+    segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration))
     info, model = segmenter.info, weights_name(path)
     unknown = [name for name in ignore_class or [] if name not in info.classes]
     if unknown:
@@ -321,6 +324,7 @@ def evaluate(
     weights: Weights = None,
     backend: Backend = "auto",
     precision: Precision = None,
+    calibration: Calibration = None,
     size: Size = None,
     class_map: Annotated[Optional[Path], typer.Option(help="JSON {\"model class\": \"dataset class\"} (or the other way) for a model trained on other classes; Cityscapes/synth <-> CamVid is built in.")] = None,
     json_path: JsonOut = None,
@@ -329,11 +333,13 @@ def evaluate(
     """mIoU over a split from one confusion matrix, at the labels' own resolution.
 
     A model with other classes than the dataset is scored on the coarser side's classes
-    through a class map (Cityscapes -> CamVid built in).
+    through a class map (Cityscapes -> CamVid built in). With --precision int8 the fp32 model
+    is scored on the same images too: the drift and the class-map agreement are reported.
     Example: [bold]dwrseg-rt eval --dataset camvid --data CamVid --split test --weights synth[/bold]
     """
     from dwrseg_rt.data.datasets import open_dataset
     from dwrseg_rt.environment import environment_report
+    from dwrseg_rt.export.tensorrt import EngineOptions
     from dwrseg_rt.runtime.backends import file_digest, load_backend
     from dwrseg_rt.runtime.segmenter import Segmenter
     from dwrseg_rt.train.evaluate import align_classes, read_class_map
@@ -343,20 +349,26 @@ def evaluate(
     mapping = read_class_map(class_map) if class_map else None
     files = open_dataset(dataset, data, split)
     path = resolve_weights(weights)
-    runner, info, inference_size = load_backend(path, backend, parse_size(size), precision=precision)
+    runner, info, inference_size = load_backend(path, backend, parse_size(size), precision=precision, engine=EngineOptions(calibration))
     files, prediction_lut, mapped = align_classes(info, files, mapping)
     if mapped:
         err.print(f"scoring through a class map: {mapped}")
     segmenter = Segmenter(runner, info, inference_size)
+    reference = Segmenter(*load_backend(path, backend, inference_size, precision="fp32")) if precision == "int8" else None
     with progress_bar() as progress:
         task = progress.add_task(f"evaluating {split}", total=len(files), rate="")
-        result = run_eval(segmenter, files, on_image=lambda: progress.advance(task), prediction_lut=prediction_lut)
+        result = run_eval(segmenter, files, on_image=lambda: progress.advance(task), prediction_lut=prediction_lut,
+                          reference=reference)
     table = Table(title=f"mIoU {result['miou'] * 100:.2f}%  |  pixel accuracy {result['pixel_acc'] * 100:.2f}%  |  {len(files)} images @ {inference_size[0]}x{inference_size[1]}")
     table.add_column("class")
     table.add_column("IoU %", justify="right")
     for name, iou in result["per_class"].items():
         table.add_row(name, "-" if iou is None else f"{iou * 100:.2f}")
     out.print(table)
+    if reference is not None:
+        out.print(f"{runner.name} vs {reference.backend.name} on the same images: mIoU {result['miou'] * 100:.2f}% vs "
+                  f"{result['reference']['miou'] * 100:.2f}% (drift {result['miou_drift_points']:+.2f} points), "
+                  f"class-map agreement {result['agreement'] * 100:.2f}%")
     if json_path:
         trained = info.training
         write_json(json_path, {**result, "weights": str(path), "weights_sha256": file_digest(path),
@@ -368,11 +380,11 @@ def evaluate(
 @app.command()
 def export(
     format: Annotated[str, typer.Option("--format", help="onnx | engine (TensorRT)")] = "onnx",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output path (default: <weights stem>_<W>x<H>.onnx / _<precision>.engine).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output path (default: <weights stem>_<W>x<H>[_int8].onnx / _<precision>.engine).")] = None,
     weights: Checkpoint = None,
     size: Size = None,
-    precision: Annotated[str, typer.Option("--precision", "-p", help="Engine precision: fp32 | fp16 | int8.")] = "fp16",
-    calibration: Annotated[Optional[Path], typer.Option(help="INT8: a folder of your own camera images (a few hundred).")] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", "-p", help="onnx: fp32 (default) | int8 (onnxruntime, CPU); engine: fp16 (default) | fp32 | int8.")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="INT8: a folder of your own camera images (8+, a few hundred for TensorRT).")] = None,
     workspace: Annotated[float, typer.Option(min=0.1, help="Engine builder workspace, GiB.")] = 2.0,
     dla_core: Annotated[Optional[int], typer.Option(min=0, help="Jetson: build for this DLA core (GPU fallback on).")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Engine: the largest batch it accepts.")] = 1,
@@ -384,6 +396,7 @@ def export(
 
     Examples:
       [bold]dwrseg-rt export --format onnx --size 1024x512 -o dwrseg_b.onnx[/bold]
+      [bold]dwrseg-rt export --format onnx --precision int8 --calibration frames/ -o dwrseg_b_int8.onnx[/bold]
       [bold]dwrseg-rt export --format engine --precision int8 --calibration frames/ -o dwrseg_b_int8.engine[/bold]
     """
     from dwrseg_rt.checkpoint import load_checkpoint
@@ -399,14 +412,20 @@ def export(
     if format == "engine":
         from dwrseg_rt.export.tensorrt import EngineOptions
 
+        precision = precision or "fp16"
         options = EngineOptions(calibration, workspace, dla_core, batch, force_rebuild=rebuild)
         output = None if build_only else output or Path(f"{weights.stem}_{width}x{height}_{precision}.engine")
         export_engine(weights, model, info, (width, height), precision, options, output, force)
         return
     from dwrseg_rt.export.onnx import check_parity, export_onnx
 
-    output = output or Path(f"{weights.stem}_{width}x{height}.onnx")
+    if precision not in (None, "fp32", "int8"):
+        raise UserError(f"an ONNX export is fp32 or int8 (for onnxruntime on the CPU), not {precision!r}; fp16 is an engine: --format engine")
+    output = output or Path(f"{weights.stem}_{width}x{height}{'_int8' if precision == 'int8' else ''}.onnx")
     check_output_path(output, force)
+    if precision == "int8":
+        export_int8(weights, model, info, (width, height), calibration, output)
+        return
     with err.status(f"exporting {weights.name} at {width}x{height}"):
         report = export_onnx(model, info, output, (width, height))
     out.print(f"wrote {output} and {output.name}.json")
@@ -414,11 +433,34 @@ def export(
     check_parity(report)  # the files stay for inspection; the exit says they are wrong
 
 
-def export_engine(weights, model, info, size, precision, options, output, force: bool) -> None:
-    """Build (or reuse) the cached engine, then copy it and its sidecar to `output` (None: --build-only)."""
+def copy_export(source: Path, output: Path) -> None:
+    """Copy a cached export and its sidecar to `output`, each atomically."""
     import shutil
 
     from dwrseg_rt.io.outputs import atomic_write
+
+    for origin, target in ((source, output), (source.with_name(source.name + ".json"), output.with_name(output.name + ".json"))):
+        atomic_write(target, lambda temp, origin=origin: shutil.copyfile(origin, temp))
+    out.print(f"wrote {output} and {output.name}.json")
+
+
+def export_int8(weights, model, info, size, calibration: Path | None, output: Path) -> None:
+    """Quantize (or reuse) the cached INT8 model, report its agreement with fp32, copy it out."""
+    from dwrseg_rt.export.onnx import sample_image
+    from dwrseg_rt.runtime.backends import OnnxRuntimeBackend, cached_int8, cached_onnx
+    from dwrseg_rt.runtime.preprocess import normalize
+
+    with err.status(f"exporting {weights.name} at {size[0]}x{size[1]}"):
+        source = cached_onnx(weights, model, info, size)
+    int8 = cached_int8(source, info, size, calibration)
+    batch = normalize(sample_image(size)[None], info.mean, info.std)
+    agreement = (OnnxRuntimeBackend(source).infer(batch) == OnnxRuntimeBackend(int8).infer(batch)).mean()
+    copy_export(int8, output)
+    out.print(f"class-map agreement with fp32 on a synthetic street: {agreement * 100:.2f}% (measure yours: dwrseg-rt eval --precision int8)")
+
+
+def export_engine(weights, model, info, size, precision, options, output, force: bool) -> None:
+    """Build (or reuse) the cached engine, then copy it and its sidecar to `output` (None: --build-only)."""
     from dwrseg_rt.io.outputs import check_output_path
     from dwrseg_rt.runtime.tensorrt import cached_engine
 
@@ -429,15 +471,36 @@ def export_engine(weights, model, info, size, precision, options, output, force:
     if output is None:
         out.print(f"engine cached at {engine}")
         return
-    for source, target in ((engine, output), (engine.with_name(engine.name + ".json"), output.with_name(output.name + ".json"))):
-        atomic_write(target, lambda temp, source=source: shutil.copyfile(source, temp))
-    out.print(f"wrote {output} and {output.name}.json")
+    copy_export(engine, output)
+
+
+def bench_table(report: dict) -> Table:
+    """One row per backend and precision, narrow enough for an 80-column terminal (the other
+    latency percentiles are in the JSON). Speed-up: model fps over the first row's; pipe ÷
+    slowest: pipeline fps over the slowest of model, decode alone and encode alone."""
+    from rich import box
+
+    settings = report["settings"]
+    first = report["results"][0]["model"]
+    table = Table(title=f"dwrseg-rt bench  {'x'.join(map(str, first['size']))}  batch {settings['batch']}  "
+                        f"{settings['iterations']} runs after {settings['warmup']} warm-up", box=box.SIMPLE_HEAD)
+    for column in ("backend", "model\nfps", "speed-\nup", "p50\nms", "p95\nms", "pipe\nfps", "pipe ÷\nmodel", "pipe ÷\nslowest"):
+        table.add_column(column, justify="left" if column == "backend" else "right", no_wrap=True)
+    for entry in report["results"]:
+        model, pipeline = entry["model"], entry.get("pipeline")
+        latency = [f"{model['latency_ms'][k]:.3g}" for k in ("median", "p95")]
+        ratios = [f"{pipeline['pipeline_fps']:.1f}", f"{entry['pipeline_over_model']:.2f}", f"{entry['pipeline_over_slowest_stage']:.2f}"] \
+            if pipeline else ["-"] * 3
+        table.add_row(entry["backend"], f"{model['throughput_fps']:.1f}", f"{model['throughput_fps'] / first['throughput_fps']:.2f}x",
+                      *latency, *ratios)
+    return table
 
 
 @app.command()
 def bench(
-    backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b", help="Backend to measure; repeat to compare several in one table (default: torch and onnxruntime).")] = None,
+    backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b", help="Backend to measure; repeat to compare several in one table.")] = None,
     precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Precision to measure; repeat to compare (default: each backend's).")] = None,
+    calibration: Calibration = None,
     weights: Weights = None,
     size: Size = None,
     batch: Annotated[int, typer.Option(min=1, help="Frames per inference call (model-only).")] = 1,
@@ -449,30 +512,23 @@ def bench(
 ) -> None:
     """Model-only throughput and latency (trtexec-style), and pipeline fps on a clip.
 
-    Example: [bold]dwrseg-rt bench -b torch -b onnxruntime --clip drive.mp4 --json bench.json[/bold]
+    Every --backend runs at every --precision. Without either: torch, onnxruntime fp32 and
+    onnxruntime int8 side by side.
+    Example: [bold]dwrseg-rt bench -b onnxruntime -p fp32 -p int8 --clip drive.mp4 --json bench.json[/bold]
     """
-    from dwrseg_rt.runtime.benchmark import run_benchmarks
+    from dwrseg_rt.runtime.benchmark import DEFAULT_RUNS, run_benchmarks
 
     check_report_path(json_path, force, (clip,) if clip else ())
+    runs = [(b, p) for b in backend or ["torch", "onnxruntime"] for p in precision or [None]] if backend or precision else DEFAULT_RUNS
     with err.status("benchmarking"):
-        report = run_benchmarks(resolve_weights(weights), backend or ["torch", "onnxruntime"], parse_size(size), clip, batch,
-                                warmup, iterations, precision)
-    table = Table(title=f"dwrseg-rt bench  |  batch {batch}  |  {iterations} iterations after {warmup} warm-up  |  latency in ms")
-    columns = ("backend", "size", "model fps", "min", "mean", "p50", "p90", "p95", "p99", "max", "pipeline fps", "÷ model", "÷ slowest stage")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "backend" else "right")
+        report = run_benchmarks(resolve_weights(weights), runs, parse_size(size), clip, batch, warmup, iterations, calibration)
+    out.print(bench_table(report))
     for entry in report["results"]:
-        model, pipeline = entry["model"], entry.get("pipeline")
-        latency = model["latency_ms"]
-        ratios = [f"{pipeline['pipeline_fps']:.1f}", f"{entry['pipeline_over_model']:.2f}", f"{entry['pipeline_over_slowest_stage']:.2f}"] \
-            if pipeline else ["-"] * 3
-        table.add_row(entry["backend"], "x".join(map(str, model["size"])), f"{model['throughput_fps']:.1f}",
-                      *(f"{latency[k]:.2f}" for k in ("min", "mean", "median", "p90", "p95", "p99", "max")), *ratios)
+        model = entry["model"]
         if "device_ms" in model:
             err.print(f"{entry['backend']}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in model["device_ms"].items()) + " (CUDA events)")
         if model["high_variance"]:
-            err.print(f"warning: {entry['backend']} latency varies a lot (cv {latency['cv']:.2f}); the machine may be busy")
-    out.print(table)
+            err.print(f"warning: {entry['backend']} latency varies a lot (cv {model['latency_ms']['cv']:.2f}); the machine may be busy")
     if "stages_alone" in report:
         alone = report["stages_alone"]
         out.print(f"decode alone {alone['decode_only_fps']:.1f} fps, encode alone {alone['encode_only_fps']:.1f} fps")
@@ -489,6 +545,8 @@ def ros_dds(
     namespace: Annotated[str, typer.Option(help="Namespace of the output topics.")] = "",
     weights: Weights = None,
     backend: Backend = "auto",
+    precision: Precision = None,
+    calibration: Calibration = None,
     size: Size = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     count: Annotated[Optional[int], typer.Option(min=1, help="Exit after this many frames.")] = None,
@@ -499,10 +557,11 @@ def ros_dds(
     ROS 2 graph using rmw_cyclonedds_cpp on the same domain sees as ordinary topics.
     Example: [bold]dwrseg-rt ros-dds --input-topic /front_camera/image_raw --domain 7[/bold]
     """
+    from dwrseg_rt.export.tensorrt import EngineOptions
     from dwrseg_rt.jobs.segment import load_segmenter
     from dwrseg_rt.ros.dds import run_bridge
 
-    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size))
+    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration))
     stats = run_bridge(segmenter, input_topic, compressed, domain, reliability, namespace, alpha, count, log=err.print)
     out.print(f"processed {stats.frames} frames ({stats.errors} unusable)")
 
@@ -514,6 +573,8 @@ def bag(
     topic: Annotated[str, typer.Option("--topic", "-t", help="Image or CompressedImage topic to segment.", show_default=False)],
     weights: Weights = None,
     backend: Backend = "auto",
+    precision: Precision = None,
+    calibration: Calibration = None,
     size: Size = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     force: Force = False,
@@ -523,10 +584,11 @@ def bag(
     Output topics /segment_node/{class_mask,color_mask,overlay} carry the input headers and the
     input messages' bag timestamps. Example: [bold]dwrseg-rt bag drive_bag seg_bag -t /camera/image_raw[/bold]
     """
+    from dwrseg_rt.export.tensorrt import EngineOptions
     from dwrseg_rt.jobs.segment import load_segmenter
     from dwrseg_rt.ros.bag import segment_bag
 
-    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size))
+    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration))
     with LazyProgress(f"segmenting {topic}") as progress:
         result = segment_bag(source, output, topic, segmenter, alpha, force,
                              on_message=lambda done, total: progress.update(completed=done, total=total))

@@ -23,6 +23,7 @@ OVERRIDES = {
     "weights": ("weights", "camvid, synth, or a .pt, .onnx or .engine path"),
     "backend": ("backend", "auto | tensorrt | torch | onnxruntime"),
     "precision": ("precision", "fp32 | fp16 | int8"),
+    "calibration": ("calibration", "int8: a folder of camera images"),
     "inference_size": ("inference_size", "WxH, e.g. 1024x512"),
     "reliability": ("reliability", "best_effort | reliable"),
 }

@@ -41,8 +41,8 @@ def test_bench_with_a_batch_counts_frames_not_calls(checkpoint, tmp_path):
 def test_bench_rejects_what_it_cannot_measure_or_write_before_measuring(checkpoint, tmp_path):
     unknown = run_cli("bench", "-b", "tpu", "--weights", checkpoint)
     assert unknown.returncode == 2 and "unknown backend 'tpu'" in unknown.stderr and "Traceback" not in unknown.stderr
-    precision = run_cli("bench", "-b", "onnxruntime", "-p", "int8", "--weights", checkpoint)
-    assert precision.returncode == 2 and "onnxruntime runs fp32" in precision.stderr
+    precision = run_cli("bench", "-b", "onnxruntime", "-p", "fp16", "--weights", checkpoint)
+    assert precision.returncode == 2 and "onnxruntime runs fp32 or int8" in precision.stderr
     tensorrt = run_cli("bench", "-b", "tensorrt", "--weights", checkpoint)
     assert tensorrt.returncode == 2 and len(tensorrt.stderr.strip().splitlines()) == 1
     earlier = tmp_path / "earlier.json"

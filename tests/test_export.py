@@ -20,7 +20,7 @@ def test_onnx_export_agrees_with_torch(checkpoint, tmp_path):
     assert report["max_abs_logit_diff"] < 1e-2
     graph = onnx.load(str(path))
     assert graph.opset_import[0].version == OPSET
-    assert [o.name for o in graph.graph.output] == ["class_map", "logits"]
+    assert [o.name for o in graph.graph.output] == ["class_map"]
     sidecar_info, sidecar = read_sidecar(path)
     assert sidecar_info == info and sidecar["inference_size"] == [256, 128]
 

@@ -1,7 +1,8 @@
 """ONNX export (opset 17) with the argmax folded in, a JSON sidecar, and a parity check.
 
-The graph has two outputs: `class_map` (uint8 argmax, what runtimes fetch) and `logits`
-(for parity checks; a TensorRT build unmarks it so engines only write class maps).
+The graph has one output, `class_map` (the argmax as uint8 or int32): no runtime reads
+logits, so none are written. Checks that need them expose the argmax's input on a copy of
+the graph in memory (`with_logits`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from torch import nn
 
 from dwrseg_rt.checkpoint import ModelInfo, write_sidecar
 from dwrseg_rt.errors import UserError
+from dwrseg_rt.export.fold import fold_batchnorms
 from dwrseg_rt.io.outputs import atomic_write
 
 OPSET = 17
+GRAPH_REVISION = 2  # bump when the exported graph changes, so cached exports are made again
 
 
 class DeployModel(nn.Module):
-    """Network + argmax: (N, 3, H, W) float32 -> (N, H, W) class ids, (N, C, H, W) float32 logits.
+    """Network (its BNs folded) + argmax: (N, 3, H, W) float32 -> (N, H, W) class ids.
 
     `class_dtype` is uint8 for onnxruntime and int32 for TensorRT (whose ArgMax gives int32 or
     int64 by version: the explicit cast makes it one type). `half` runs the network in fp16
@@ -31,32 +34,34 @@ class DeployModel(nn.Module):
 
     def __init__(self, model: nn.Module, class_dtype: torch.dtype = torch.uint8, half: bool = False) -> None:
         super().__init__()
+        model = copy.deepcopy(model).eval().float()
+        fold_batchnorms(model)
         self.model = model.half() if half else model
         self.class_dtype, self.half = class_dtype, half
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
         logits = self.model(image.half() if self.half else image).float()
-        return logits.argmax(1).to(self.class_dtype), logits
+        return logits.argmax(1).to(self.class_dtype)
 
 
 def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, int], check: bool = True,
                 class_dtype: torch.dtype = torch.uint8, half: bool = False) -> dict:
     """Write `path` (+ `path.json` sidecar) atomically; with `check`, compare onnxruntime to torch."""
     width, height = size
-    deploy = DeployModel(copy.deepcopy(model).eval().float(), class_dtype, half)
+    deploy = DeployModel(model, class_dtype, half)
     dummy = torch.zeros(1, 3, height, width)
 
     def write(temp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
             torch.onnx.export(deploy, (dummy,), str(temp), opset_version=OPSET, dynamo=False,
-                              input_names=["image"], output_names=["class_map", "logits"],
-                              dynamic_axes={"image": {0: "batch"}, "class_map": {0: "batch"}, "logits": {0: "batch"}})
+                              input_names=["image"], output_names=["class_map"],
+                              dynamic_axes={"image": {0: "batch"}, "class_map": {0: "batch"}})
 
     path = Path(path)
     atomic_write(path, lambda temp: write(temp))
     report = parity_report(model, info, path, size) if check else {}
-    write_sidecar(path, info, inference_size=[width, height], opset=OPSET, outputs=["class_map", "logits"],
+    write_sidecar(path, info, inference_size=[width, height], opset=OPSET, graph_revision=GRAPH_REVISION, outputs=["class_map"],
                   class_dtype=str(class_dtype).removeprefix("torch."), half=half, parity=report)
     return report
 
@@ -78,6 +83,16 @@ def sample_image(size: tuple[int, int]) -> np.ndarray:
     return Street(seed=12345, width=size[0], height=size[1]).render(0.5)[0]
 
 
+def with_logits(onnx_path: Path) -> bytes:
+    """The exported graph with the argmax's input (the logits) as a second output, for checks."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path))
+    argmax = next(node for node in graph.graph.node if node.op_type == "ArgMax")
+    graph.graph.output.append(onnx.helper.make_tensor_value_info(argmax.input[0], onnx.TensorProto.FLOAT, None))
+    return graph.SerializeToString()
+
+
 def parity_report(model: nn.Module, info: ModelInfo, onnx_path: Path, size: tuple[int, int]) -> dict:
     """Max |logit difference| and argmax agreement between torch and onnxruntime on one frame."""
     import onnxruntime as ort
@@ -87,8 +102,8 @@ def parity_report(model: nn.Module, info: ModelInfo, onnx_path: Path, size: tupl
     batch = normalize(sample_image(size)[None], info.mean, info.std)
     with torch.inference_mode():
         reference = model.eval().float()(torch.from_numpy(batch)).numpy()
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    class_map, logits = session.run(["class_map", "logits"], {"image": batch})
+    session = ort.InferenceSession(with_logits(onnx_path), providers=["CPUExecutionProvider"])
+    class_map, logits = session.run(None, {"image": batch})
     return {
         "max_abs_logit_diff": float(np.abs(logits - reference).max()),
         "argmax_agreement": float((class_map == reference.argmax(1)).mean()),

@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from dwrseg_rt.checkpoint import ModelInfo, write_sidecar
+from dwrseg_rt.export.calibration import calibration_batches
 from dwrseg_rt.io.outputs import atomic_write
 from dwrseg_rt.errors import UserError
 
 PRECISIONS = ("fp32", "fp16", "int8")
+TRT_CALIBRATION_LIMIT = 500  # images per INT8 calibration
 
 
 def import_tensorrt():
@@ -99,36 +101,6 @@ def engine_cache_key(gpu_name: str, compute_capability: tuple[int, int], trt_ver
     return f"dwrseg_{precision}_{shape[0]}x{shape[3]}x{shape[2]}_sm{compute_capability[0]}{compute_capability[1]}_{digest}"
 
 
-def calibration_images(folder: Path, limit: int = 500) -> list[Path]:
-    """The first `limit` images under `folder`, in a stable order."""
-    from dwrseg_rt.data.datasets import IMAGE_SUFFIXES
-
-    if not folder.is_dir():
-        raise UserError(f"--calibration {folder} is not a folder of images")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    if len(paths) < 16:
-        raise UserError(f"--calibration {folder} holds {len(paths)} images; INT8 calibration needs at least 16 (a few hundred is better)")
-    return paths
-
-
-def calibration_digest(folder: Path) -> str:
-    """Changes when the calibration set does (names, sizes, modification times), so a cached
-    INT8 engine is rebuilt for new images without hashing every pixel."""
-    digest = hashlib.sha256()
-    for path in calibration_images(folder):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def calibration_batches(folder: Path, info: ModelInfo, size: tuple[int, int]) -> list[np.ndarray]:
-    """The user's images, preprocessed exactly as inference preprocesses them."""
-    from dwrseg_rt.data.datasets import read_rgb
-    from dwrseg_rt.runtime.preprocess import normalize, resize_frame
-
-    return [normalize(resize_frame(read_rgb(p), size)[None], info.mean, info.std) for p in calibration_images(folder)]
-
-
 def make_calibrator(trt, batches: list[np.ndarray], cache: Path):
     """IInt8EntropyCalibrator2 feeding one preprocessed image per batch from GPU memory."""
     import torch
@@ -179,9 +151,6 @@ def build_engine(source: Path, engine_path: Path, info: ModelInfo, size: tuple[i
     if not parser.parse(source.read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise UserError(f"TensorRT cannot parse {source.name}: {errors}")
-    for index in reversed(range(network.num_outputs)):  # engines write class maps only
-        if network.get_output(index).name == "logits":
-            network.unmark_output(network.get_output(index))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * (1 << 30)))
     for flag in plan.flags:
@@ -193,7 +162,7 @@ def build_engine(source: Path, engine_path: Path, info: ModelInfo, size: tuple[i
     config.add_optimization_profile(profile)
     calibrator = None  # held here: the config does not keep the Python object alive through the build
     if plan.calibrate:
-        calibrator = make_calibrator(trt, calibration_batches(calibration, info, size), engine_path.with_suffix(".calib"))
+        calibrator = make_calibrator(trt, calibration_batches(calibration, info, size, TRT_CALIBRATION_LIMIT), engine_path.with_suffix(".calib"))
         config.int8_calibrator = calibrator
         config.set_calibration_profile(profile)
     if dla_core is not None:

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.ros.core import (DEFAULT_INPUT, DEFAULT_NODE, OUTPUTS, NodeStats, RateLimited, SegmentationCore, input_topic,
@@ -30,6 +31,7 @@ PARAMETERS = {
     "weights": "",  # .pt or .onnx; empty: the shipped demo model
     "backend": "auto",  # auto | tensorrt | torch | onnxruntime
     "precision": "",  # fp32 | fp16 | int8; empty: fp16 on GPUs, fp32 on CPU
+    "calibration": "",  # int8: a folder of camera images; empty: synthetic streets (onnxruntime)
     "inference_size": "",  # "1024x512"; empty: the checkpoint's
     "alpha": 0.5,
     "engine_cache_dir": "",  # where TensorRT engines are cached; empty: ~/.cache/dwrseg-rt
@@ -118,8 +120,9 @@ def make_node_class():
             if self.param("engine_cache_dir"):
                 os.environ["DWRSEG_RT_CACHE"] = self.param("engine_cache_dir")  # read by the engine cache
             weights = resolve_weights(self.param("weights") or None)
+            calibration = Path(self.param("calibration")) if self.param("calibration") else None
             segmenter = load_segmenter(weights, self.param("backend"), parse_size(self.param("inference_size") or None),
-                                       self.param("precision") or None, EngineOptions(force_rebuild=self.param("force_rebuild")))
+                                       self.param("precision") or None, EngineOptions(calibration, force_rebuild=self.param("force_rebuild")))
             self.core = SegmentationCore(segmenter, Image, "array.array", float(self.param("alpha")))
             info = segmenter.info
             self.declare_parameter("class_names", info.classes, ParameterDescriptor(

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from dwrseg_rt.checkpoint import ModelInfo, load_checkpoint, read_sidecar
+from dwrseg_rt.checkpoint import ModelInfo, load_checkpoint, read_sidecar, write_sidecar
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import EngineOptions
 from dwrseg_rt.runtime.cuda import CudaBackend
@@ -54,9 +54,10 @@ class TorchBackend:
 
 
 class OnnxRuntimeBackend:
-    """onnxruntime on an exported model whose `class_map` output already holds the argmax."""
+    """onnxruntime on an exported model whose `class_map` output already holds the argmax
+    (fp32, or its INT8 twin from export/quantize.py)."""
 
-    def __init__(self, onnx_path: Path, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: Path, threads: int | None = None, precision: str = "fp32") -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -69,7 +70,8 @@ class OnnxRuntimeBackend:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types per failure
             raise UserError(f"onnxruntime cannot load {onnx_path}: {str(exc).splitlines()[0]}") from None
-        self.name = "onnxruntime"
+        self.name = "onnxruntime" if precision == "fp32" else f"onnxruntime-{precision}"
+        self.path = onnx_path
         self.input_name = self.session.get_inputs()[0].name
         outputs = [o.name for o in self.session.get_outputs()]
         if "class_map" not in outputs:
@@ -94,20 +96,57 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_onnx_backend(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int],
-                        threads: int | None = None) -> OnnxRuntimeBackend:
-    """onnxruntime on the ONNX export of these weights at this size, exported once and reused;
-    a cached file that no longer loads (damaged, truncated) is exported again."""
-    from dwrseg_rt.export.onnx import export_onnx
+def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int]) -> Path:
+    """The ONNX export of these weights at this size, exported once and reused; a cached file
+    that no longer loads (damaged, truncated) is exported again."""
+    from dwrseg_rt.export.onnx import GRAPH_REVISION, export_onnx
 
-    path = cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}.onnx"
+    path = cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_r{GRAPH_REVISION}.onnx"
     if path.is_file():
         try:
-            return OnnxRuntimeBackend(path, threads)
+            OnnxRuntimeBackend(path)
+            return path
         except UserError:
             path.unlink()
     export_onnx(model, info, path, size, check=False)
-    return OnnxRuntimeBackend(path, threads)
+    return path
+
+
+ORT_CALIBRATION_LIMIT = 64  # frames: ranges settle long before, and calibration holds them all in memory
+
+
+def cached_int8(source: Path, info: ModelInfo, size: tuple[int, int], calibration: Path | None) -> Path:
+    """The INT8 twin of the fp32 export `source`, calibrated on `calibration` (None: synthetic
+    streets), built once with a progress bar; the key holds the export's hash, the calibration
+    set's digest and the onnxruntime version."""
+    import json
+
+    import onnxruntime as ort
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from dwrseg_rt.export.calibration import calibration_batches, calibration_digest
+    from dwrseg_rt.export.quantize import quantize_int8
+
+    fields = {"onnx": file_digest(source), "calibration": calibration_digest(calibration, ORT_CALIBRATION_LIMIT),
+              "onnxruntime": ort.__version__}
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / "onnx" / f"{source.stem}_int8_{key}.onnx"
+    if path.is_file():
+        try:
+            OnnxRuntimeBackend(path)
+            return path
+        except UserError:
+            path.unlink()
+    batches = calibration_batches(calibration, info, size, ORT_CALIBRATION_LIMIT)  # bad images fail here, before any work
+    console = Console(stderr=True)
+    if calibration is None:
+        console.print("calibrating INT8 on synthetic streets; your own camera frames are better: --calibration DIR")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"calibrating INT8 on {len(batches)} frames (once; cached)", total=len(batches))
+        quantize_int8(source, path, batches, on_batch=lambda: progress.advance(task))
+    write_sidecar(path, info, inference_size=list(size), precision="int8", source=source.name, **fields)
+    return path
 
 
 def resolve_backend(name: str) -> str:
@@ -127,14 +166,20 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
     """Open weights (.pt checkpoint, exported .onnx, or .engine) on a backend.
 
     Returns the backend, the model's info and the inference size. `precision` defaults to
-    fp16 on GPUs and fp32 on the CPU.
+    fp16 on GPUs and fp32 on the CPU; int8 runs on TensorRT and on onnxruntime, calibrated on
+    `engine.calibration` (a folder of the user's images).
     """
     weights = Path(weights)
     name = resolve_backend(backend)
     if precision is not None and precision not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if name == "onnxruntime" and precision not in (None, "fp32"):
-        raise UserError(f"onnxruntime runs fp32 here; {precision} needs --backend tensorrt (or torch on CUDA for fp16)")
+    if name == "onnxruntime" and precision == "fp16":
+        raise UserError("onnxruntime runs fp32 or int8 here (on the CPU); fp16 needs a CUDA GPU: --backend tensorrt or torch")
+    calibration = (engine or EngineOptions()).calibration
+    if name == "onnxruntime" and precision == "int8" and calibration is not None:
+        from dwrseg_rt.export.calibration import calibration_images
+
+        calibration_images(calibration, ORT_CALIBRATION_LIMIT)  # a bad folder fails before any work
     if weights.suffix == ".engine":
         from dwrseg_rt.runtime.tensorrt import TensorRTBackend
 
@@ -153,7 +198,12 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
         exported = tuple(sidecar.get("inference_size", info.input_size))
         if size is not None and tuple(size) != exported:
             raise UserError(f"{weights.name} was exported for {exported[0]}x{exported[1]}; export again for {size[0]}x{size[1]}")
-        return OnnxRuntimeBackend(weights, threads), info, exported
+        stored = sidecar.get("precision", "fp32")
+        if precision == "int8" and stored == "fp32":
+            weights, stored = cached_int8(weights, info, exported, calibration), "int8"
+        elif precision not in (None, stored):
+            raise UserError(f"{weights.name} is an {stored} model: run it without --precision, or pass the .pt checkpoint")
+        return OnnxRuntimeBackend(weights, threads, stored), info, exported
     model, info = load_checkpoint(weights)
     size = tuple(size or info.input_size)
     if name == "tensorrt":
@@ -166,6 +216,10 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
 
             return TorchCudaBackend(model, precision or "fp16"), info, size
         if precision not in (None, "fp32"):
-            raise UserError(f"torch on the CPU runs fp32; {precision} needs a CUDA GPU")
+            raise UserError(f"torch on the CPU runs fp32; {precision} runs on " +
+                            ("--backend onnxruntime (CPU) or tensorrt" if precision == "int8" else "a CUDA GPU"))
         return TorchBackend(model, "cpu"), info, size
-    return cached_onnx_backend(weights, model, info, size, threads), info, size
+    path = cached_onnx(weights, model, info, size)
+    if precision == "int8":
+        path = cached_int8(path, info, size, calibration)
+    return OnnxRuntimeBackend(path, threads, precision or "fp32"), info, size

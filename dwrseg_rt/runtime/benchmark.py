@@ -30,7 +30,7 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 
 def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch: int = 1, warmup: int = 3,
-                iterations: int = 20, precision: str | None = None) -> dict:
+                iterations: int = 20, precision: str | None = None, calibration: Path | None = None) -> dict:
     """Throughput and latency of the model on a realistic frame at the inference size.
 
     CPU backends: the backend alone on a preprocessed batch. CUDA backends: the device path
@@ -40,7 +40,8 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
     """
     from dwrseg_rt.export.onnx import sample_image
 
-    runner, info, inference_size = load_backend(weights, backend, size, precision=precision, engine=EngineOptions(batch=batch))
+    runner, info, inference_size = load_backend(weights, backend, size, precision=precision,
+                                                engine=EngineOptions(calibration, batch=batch))
     segmenter = Segmenter(runner, info, inference_size)
     frames = [sample_image(inference_size)] * batch
     if segmenter.on_device:
@@ -99,34 +100,39 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
     return {"decode_only_fps": decode_fps, "encode_only_fps": encode_fps}
 
 
-def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path, precision: str | None = None) -> dict:
+def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path, precision: str | None = None,
+                   calibration: Path | None = None) -> dict:
     """The real `video` job on `clip` (overlay to a temporary mp4), with per-stage timings."""
     from dwrseg_rt.io.render import Renderer
     from dwrseg_rt.io.sources import VideoFileSource
     from dwrseg_rt.jobs.segment import VideoJob, load_segmenter
 
-    segmenter = load_segmenter(weights, backend, size, precision)
+    segmenter = load_segmenter(weights, backend, size, precision, EngineOptions(calibration))
     renderer = Renderer(segmenter.info.palette, segmenter.info.classes)
     with tempfile.TemporaryDirectory() as folder:
         result = VideoJob(VideoFileSource(clip), Path(folder) / "bench.mp4", segmenter, renderer, input_path=clip).run()
     return {"mode": "pipeline", "clip": str(clip), **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}
 
 
-def run_benchmarks(weights: Path, backends: list[str], size: tuple[int, int] | None, clip: Path | None,
-                   batch: int = 1, warmup: int = 3, iterations: int = 20, precisions: list[str] | None = None) -> dict:
-    """Every backend x precision model-only, and on `clip` through the pipeline; one JSON-ready report."""
+DEFAULT_RUNS = [("torch", None), ("onnxruntime", "fp32"), ("onnxruntime", "int8")]
+
+
+def run_benchmarks(weights: Path, runs: list[tuple[str, str | None]], size: tuple[int, int] | None, clip: Path | None,
+                   batch: int = 1, warmup: int = 3, iterations: int = 20, calibration: Path | None = None) -> dict:
+    """Each (backend, precision) of `runs` model-only, and on `clip` through the pipeline, one
+    after the other in one process (so their ratios compare); one JSON-ready report."""
     from dwrseg_rt.environment import environment_report
 
     report: dict = {"machine": environment_report(), "settings": {"weights": str(weights), "size": size and list(size), "batch": batch,
-                    "precisions": precisions,
+                    "runs": [list(run) for run in runs], "calibration": calibration and str(calibration),
                     "warmup": warmup, "iterations": iterations, "clip": clip and str(clip)}, "results": []}
     if clip is not None:
         report["stages_alone"] = bench_stages_alone(clip)
-    for backend, precision in [(b, p) for b in backends for p in (precisions or [None])]:
-        model = bench_model(weights, backend, size, batch, warmup, iterations, precision)
+    for backend, precision in runs:
+        model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration)
         entry = {"backend": model["backend"], "model": model}
         if clip is not None:
-            pipeline = bench_pipeline(weights, backend, size, clip, precision)
+            pipeline = bench_pipeline(weights, backend, size, clip, precision, calibration)
             slowest = min(model["throughput_fps"] / batch, *report["stages_alone"].values())
             entry["pipeline"] = pipeline
             entry["pipeline_over_model"] = pipeline["pipeline_fps"] / (model["throughput_fps"] / batch)

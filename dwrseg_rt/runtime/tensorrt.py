@@ -9,10 +9,11 @@ import torch
 
 from dwrseg_rt.checkpoint import ModelInfo, read_sidecar
 from dwrseg_rt.errors import UserError
+from dwrseg_rt.export.calibration import calibration_digest
 from dwrseg_rt.export.tensorrt import (
     EngineOptions,
     build_engine,
-    calibration_digest,
+    TRT_CALIBRATION_LIMIT,
     engine_cache_key,
     import_tensorrt,
     plan_build,
@@ -85,7 +86,7 @@ def cached_engine(weights: Path, model: torch.nn.Module, info: ModelInfo, size: 
     gpu = torch.cuda.get_device_name()
     key = engine_cache_key(gpu, torch.cuda.get_device_capability(), trt.__version__, file_digest(onnx_path), precision,
                            (options.batch, 3, size[1], size[0]),
-                           calibration_digest(options.calibration) if plan.calibrate else "", options.dla_core)
+                           calibration_digest(options.calibration, TRT_CALIBRATION_LIMIT) if plan.calibrate else "", options.dla_core)
     engine = cache_dir() / "engines" / f"{key}.engine"
     if options.force_rebuild or not engine.is_file():
         log(f"building a TensorRT {trt.__version__} {precision} engine for {gpu} (first use: this takes minutes; cached as {engine})")

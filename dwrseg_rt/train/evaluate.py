@@ -55,25 +55,41 @@ def align_classes(info: ModelInfo, files: SegmentationFiles, mapping: dict[str, 
     raise UserError("the class map's names must run from the model's classes to the dataset's, or the other way")
 
 
-def evaluate(segmenter: Segmenter, files: SegmentationFiles, on_image: Callable[[], None] | None = None,
-             prediction_lut: np.ndarray | None = None) -> dict:
-    """Predict every image at the segmenter's size, resize back, accumulate one confusion matrix
-    (over the dataset's classes, after `prediction_lut` maps the model's ids onto them)."""
-    if prediction_lut is None and files.labels.num_classes != segmenter.info.num_classes:
-        raise UserError(f"the model predicts {segmenter.info.num_classes} classes but the dataset has {files.labels.num_classes}")
-    confusion = ConfusionMatrix(files.labels.num_classes)
-    for index in range(len(files)):
-        image, label = files.load(index)
-        prediction = segmenter.segment(image)
-        confusion.update(prediction if prediction_lut is None else prediction_lut[prediction], label)
-        if on_image:
-            on_image()
+def scores(confusion: ConfusionMatrix, classes: tuple[str, ...]) -> dict:
     iou = confusion.iou()
     present = confusion.truth_counts() > 0
     return {
         "miou": confusion.miou(),
         "pixel_acc": confusion.pixel_accuracy(),
-        "per_class": {name: (float(v) if p else None) for name, v, p in zip(files.labels.classes, iou, present)},
-        "images": len(files),
-        "size": list(segmenter.size),
+        "per_class": {name: (float(v) if p else None) for name, v, p in zip(classes, iou, present)},
     }
+
+
+def evaluate(segmenter: Segmenter, files: SegmentationFiles, on_image: Callable[[], None] | None = None,
+             prediction_lut: np.ndarray | None = None, reference: Segmenter | None = None) -> dict:
+    """Predict every image at the segmenter's size, resize back, accumulate one confusion matrix
+    (over the dataset's classes, after `prediction_lut` maps the model's ids onto them).
+
+    With a `reference` (the same model at fp32, say), it is scored on the same images too and
+    the result adds its scores, the mIoU drift in points and the class-map agreement."""
+    if prediction_lut is None and files.labels.num_classes != segmenter.info.num_classes:
+        raise UserError(f"the model predicts {segmenter.info.num_classes} classes but the dataset has {files.labels.num_classes}")
+    confusion, baseline = ConfusionMatrix(files.labels.num_classes), ConfusionMatrix(files.labels.num_classes)
+    mapped = (lambda ids: ids) if prediction_lut is None else (lambda ids: prediction_lut[ids])
+    agreeing = pixels = 0
+    for index in range(len(files)):
+        image, label = files.load(index)
+        prediction = segmenter.segment(image)
+        confusion.update(mapped(prediction), label)
+        if reference is not None:
+            expected = reference.segment(image)
+            baseline.update(mapped(expected), label)
+            agreeing, pixels = agreeing + int((prediction == expected).sum()), pixels + prediction.size
+        if on_image:
+            on_image()
+    result = {**scores(confusion, files.labels.classes), "images": len(files), "size": list(segmenter.size)}
+    if reference is not None:
+        result["reference"] = {"backend": reference.backend.name, **scores(baseline, files.labels.classes)}
+        result["miou_drift_points"] = (result["miou"] - result["reference"]["miou"]) * 100
+        result["agreement"] = agreeing / pixels if pixels else None
+    return result
