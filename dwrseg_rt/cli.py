@@ -332,9 +332,9 @@ def evaluate(
 ) -> None:
     """mIoU over a split from one confusion matrix, at the labels' own resolution.
 
-    A model with other classes than the dataset is scored on the coarser side's classes
-    through a class map (Cityscapes -> CamVid built in). With --precision int8 the fp32 model
-    is scored on the same images too: the drift and the class-map agreement are reported.
+    A model with other classes than the dataset is scored on the coarser side's classes through a class map (Cityscapes -> CamVid built in).
+
+    With --precision int8 the fp32 model is scored on the same images too: the drift and the class-map agreement are reported.
     Example: [bold]dwrseg-rt eval --dataset camvid --data CamVid --split test --weights synth[/bold]
     """
     from dwrseg_rt.data.datasets import open_dataset
@@ -512,8 +512,7 @@ def bench(
 ) -> None:
     """Model-only throughput and latency (trtexec-style), and pipeline fps on a clip.
 
-    Every --backend runs at every --precision. Without either: torch, onnxruntime fp32 and
-    onnxruntime int8 side by side.
+    Every --backend runs at every --precision. Without either: torch, onnxruntime fp32 and onnxruntime int8 side by side.
     Example: [bold]dwrseg-rt bench -b onnxruntime -p fp32 -p int8 --clip drive.mp4 --json bench.json[/bold]
     """
     from dwrseg_rt.runtime.benchmark import DEFAULT_RUNS, run_benchmarks

@@ -370,7 +370,9 @@ def test_21_a_damaged_export_cache_entry_is_exported_again(checkpoint, tmp_path)
     clip = make_video(tmp_path / "c.mp4", frames=2)
     args = ("--weights", checkpoint, "--backend", "onnxruntime", "--force")
     assert run_cli("video", clip, "-o", tmp_path / "a.mp4", *args).returncode == 0
-    entry = Path(os.environ["DWRSEG_RT_CACHE"]) / "onnx" / f"{file_digest(checkpoint)[:16]}_{SMALL[0]}x{SMALL[1]}.onnx"
+    from dwrseg_rt.export.onnx import GRAPH_REVISION
+
+    entry = Path(os.environ["DWRSEG_RT_CACHE"]) / "onnx" / f"{file_digest(checkpoint)[:16]}_{SMALL[0]}x{SMALL[1]}_r{GRAPH_REVISION}.onnx"
     entry.write_bytes(entry.read_bytes()[:1000])
     again = run_cli("video", clip, "-o", tmp_path / "b.mp4", *args)
     assert again.returncode == 0, again.stderr
