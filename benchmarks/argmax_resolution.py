@@ -52,14 +52,17 @@ def export(module: nn.Module, path: Path, size: tuple[int, int]) -> Path:
     return path
 
 
-def fps(backends: dict[str, OnnxRuntimeBackend], batch: np.ndarray, rounds: int) -> dict[str, float]:
-    """Alternate the backends round by round, so machine noise hits both alike."""
+def fps(backends: dict[str, OnnxRuntimeBackend], batch: np.ndarray, rounds: int, block: int = 4) -> dict[str, float]:
+    """Alternate the backends in blocks of runs, so machine noise hits both alike; the first
+    run of a block is not timed (the other session's spinning threads wind down meanwhile)."""
     seconds = {name: [] for name in backends}
     for _ in range(rounds):
         for name, backend in backends.items():
-            start = time.perf_counter()
             backend.infer(batch)
-            seconds[name].append(time.perf_counter() - start)
+            for _ in range(block):
+                start = time.perf_counter()
+                backend.infer(batch)
+                seconds[name].append(time.perf_counter() - start)
     return {name: 1.0 / float(np.median(values)) for name, values in seconds.items()}
 
 
@@ -70,7 +73,7 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--weights", default="camvid")
     parser.add_argument("--size", default="1024x512", help="size for the fps measurement")
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "argmax-resolution.json")
     args = parser.parse_args()
     weights = resolve_weights(args.weights)
