@@ -212,6 +212,24 @@ def test_sigint_ends_the_node_cleanly_and_ros_args_override_parameters(signals, 
     assert node.returncode == 0 and "Traceback" not in rest, rest
 
 
+def test_the_node_runs_int8_calibrated_on_a_folder_and_refuses_a_thin_one(checkpoint, tmp_path):
+    for index in range(8):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), cv2.cvtColor(street(index), cv2.COLOR_RGB2BGR))
+    args = ("-p", "backend:=onnxruntime", "-p", "precision:=int8", "-p", "inference_size:=64x32")
+    node = run_node(checkpoint, *args, "-p", f"calibration:={tmp_path}")
+    log = ""
+    deadline = time.monotonic() + 120
+    while "segmenting" not in log and time.monotonic() < deadline and node.poll() is None:
+        log += node.stdout.readline()
+    assert "on onnxruntime-int8 at 64x32" in log, log
+    os.killpg(node.pid, signal.SIGINT)
+    assert node.wait(timeout=30) == 0
+    os.remove(tmp_path / "0.png")
+    thin = run_node(checkpoint, *args, "-p", f"calibration:={tmp_path}")
+    output, _ = thin.communicate(timeout=60)
+    assert thin.returncode == 2 and "holds 7 readable images" in output and "Traceback" not in output
+
+
 def test_a_bad_reliability_is_refused_in_one_line(checkpoint):
     node = run_node(checkpoint, "-p", "reliability:=sometimes")
     output, _ = node.communicate(timeout=60)
