@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import run_cli
 
 LATENCY_KEYS = {"mean", "median", "p90", "p95", "p99", "min", "max"}
@@ -26,6 +28,26 @@ def test_bench_compares_backends_model_only_and_through_the_pipeline(checkpoint,
         assert 1000.0 / latency["max"] <= model["throughput_fps"] <= 1000.0 / latency["min"]
         assert pipeline["frames"] == 12 and pipeline["pipeline_fps"] > 0
         assert entry["pipeline_over_slowest_stage"] > 0 and alone["decode_only_fps"] > 0 and alone["encode_only_fps"] > 0
+
+
+def test_bench_puts_fp32_and_int8_side_by_side_in_80_columns(checkpoint, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "80"}
+    result = subprocess.run([sys.executable, "-m", "dwrseg_rt", "bench", "--weights", str(checkpoint), "--warmup", "0",
+                             "--iterations", "2", "--json", str(tmp_path / "b.json")], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert [entry["backend"] for entry in report["results"]] == ["torch", "onnxruntime", "onnxruntime-int8"]
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines) and "…" not in result.stdout
+    rows = {line.split()[0]: line.split() for line in lines if line.strip().startswith(("torch", "onnxruntime"))}
+    assert set(rows) == {"torch", "onnxruntime", "onnxruntime-int8"}
+    speedup = float(rows["onnxruntime-int8"][2].rstrip("x"))  # model fps over the first row's (torch)
+    fps = {entry["backend"]: entry["model"]["throughput_fps"] for entry in report["results"]}
+    assert speedup == pytest.approx(fps["onnxruntime-int8"] / fps["torch"], abs=0.006)
 
 
 def test_bench_with_a_batch_counts_frames_not_calls(checkpoint, tmp_path):

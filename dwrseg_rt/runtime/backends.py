@@ -96,18 +96,26 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def still_loads(path: Path) -> bool:
+    """Whether a cached export is there and loads; a damaged one is removed, to be made again."""
+    if not path.is_file():
+        return False
+    try:
+        OnnxRuntimeBackend(path)
+        return True
+    except UserError:
+        path.unlink()
+        return False
+
+
 def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int]) -> Path:
     """The ONNX export of these weights at this size, exported once and reused; a cached file
     that no longer loads (damaged, truncated) is exported again."""
     from dwrseg_rt.export.onnx import GRAPH_REVISION, export_onnx
 
     path = cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_r{GRAPH_REVISION}.onnx"
-    if path.is_file():
-        try:
-            OnnxRuntimeBackend(path)
-            return path
-        except UserError:
-            path.unlink()
+    if still_loads(path):
+        return path
     export_onnx(model, info, path, size, check=False)
     return path
 
@@ -132,12 +140,8 @@ def cached_int8(source: Path, info: ModelInfo, size: tuple[int, int], calibratio
               "onnxruntime": ort.__version__}
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / "onnx" / f"{source.stem}_int8_{key}.onnx"
-    if path.is_file():
-        try:
-            OnnxRuntimeBackend(path)
-            return path
-        except UserError:
-            path.unlink()
+    if still_loads(path):
+        return path
     batches = calibration_batches(calibration, info, size, ORT_CALIBRATION_LIMIT)  # bad images fail here, before any work
     console = Console(stderr=True)
     if calibration is None:
