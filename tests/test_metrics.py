@@ -31,6 +31,38 @@ def test_confusion_accumulates_over_images():
     assert cm.matrix.tolist() == [[1, 1], [0, 1]]
 
 
+def test_iou_uses_predicted_counts_for_the_union_and_scores_single_pixel_classes():
+    cm = ConfusionMatrix(3)
+    # class 0: 3 true pixels, predicted 4 times (one of class 1's); class 2: one pixel, right
+    cm.update(np.array([0, 0, 0, 0, 1, 2]), np.array([0, 0, 0, 1, 1, 2]))
+    assert cm.matrix.sum(0).tolist() == [4, 1, 1] and cm.matrix.sum(1).tolist() == [3, 2, 1]  # not symmetric
+    assert cm.iou().tolist() == pytest.approx([3 / 4, 1 / 2, 1.0])
+    assert cm.miou() == pytest.approx((3 / 4 + 1 / 2 + 1.0) / 3)  # the one-pixel class counts
+
+
+def test_labels_outside_the_classes_are_ignored_and_predictions_outside_are_misses():
+    cm = ConfusionMatrix(3)
+    cm.update(np.array([0, 1, 1, 2]), np.array([0, 3, 7, 255]))  # 3 (= n, e.g. CamVid's void), 7 and 255: not scored
+    assert cm.matrix.sum() == 1 and cm.truth_counts().tolist() == [1, 0, 0]
+    cm.update(np.array([5, 1]), np.array([0, 1]))  # 5: a model class the class map sends nowhere
+    cm.update(np.array([9]), np.array([0]))
+    assert cm.missed.tolist() == [2, 0, 0]  # accumulated over images, wrong for the true class
+    assert cm.truth_counts().tolist() == [3, 1, 0]
+    assert cm.iou()[0] == pytest.approx(1 / 3) and cm.pixel_accuracy() == pytest.approx(2 / 4)
+
+
+def test_miou_averages_only_classes_in_the_truth_and_warns_about_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an eval must not print numpy warnings for absent classes
+        cm = ConfusionMatrix(4)
+        assert np.isnan(cm.miou()) and np.isnan(cm.pixel_accuracy())  # nothing seen yet: undefined, not an error
+        cm.update(np.array([0, 0, 2]), np.array([0, 0, 0]))  # class 2 predicted but absent from the truth
+        assert cm.iou()[2] == 0 and np.isnan(cm.iou()[3])
+        assert cm.miou() == pytest.approx(2 / 3)  # class 0 alone; class 2's IoU of 0 is not averaged in
+
+
 def test_ohem_keeps_hard_pixels_and_at_least_the_minimum():
     logits = torch.zeros(1, 2, 1, 32)
     logits[0, 0, 0, :28] = 10.0  # 28 easy pixels of class 0
