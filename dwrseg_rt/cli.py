@@ -617,6 +617,12 @@ def info(weights: Weights = None) -> None:
     if "init" in trained:
         init = trained["init"]
         table.add_row("started from", json.dumps(init) if isinstance(init, dict) else str(init))
+    if path.suffix in (".onnx", ".engine"):
+        from dwrseg_rt.checkpoint import read_sidecar
+
+        sidecar = read_sidecar(path)[1]
+        width, height = sidecar.get("inference_size", meta.input_size)
+        table.add_row("export", f"{sidecar.get('precision', 'fp32')} at {width}x{height}")
     out.print(table)
 
 

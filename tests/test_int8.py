@@ -124,6 +124,7 @@ def test_int8_at_the_command_line(checkpoint, clip, tmp_path):
     exported = run_cli("export", "--weights", checkpoint, "-p", "int8", "--calibration", frames, "-o", tmp_path / "m8.onnx")
     assert exported.returncode == 0, exported.stderr
     assert read_sidecar(tmp_path / "m8.onnx")[1]["precision"] == "int8" and "agreement" in exported.stdout
+    assert "int8 at 256x128" in run_cli("info", "--weights", tmp_path / "m8.onnx").stdout
     ran = run_cli("video", clip, "-o", tmp_path / "v.mp4", "--weights", tmp_path / "m8.onnx", "-b", "onnxruntime",
                   "--stats-json", tmp_path / "s.json")
     assert ran.returncode == 0, ran.stderr
