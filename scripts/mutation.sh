@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${1:-}" = "--resume" ] || rm -rf mutants
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # forked test workers must not inherit a thread pool (torch hangs after fork)
 started=$(date +%s)
 mutmut run --max-children "${JOBS:-1}" || true   # a non-zero exit only means mutants survived
 python scripts/mutation_report.py --seconds $(( $(date +%s) - started )) mutants
