@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -76,3 +78,23 @@ def test_ohem_keeps_hard_pixels_and_at_least_the_minimum():
     assert easy_only > 0  # nothing is hard, so the top half of the losses still counts
     ignored = torch.full((1, 1, 32), 255, dtype=torch.long)
     assert OhemCrossEntropy()(logits, ignored) == 0
+
+
+def ohem_losses(probabilities):
+    """Two-class logits whose target class (0) has these probabilities, one pixel each."""
+    p = torch.tensor(probabilities, dtype=torch.float64)
+    logits = torch.stack([torch.log(p), torch.log1p(-p)]).view(1, 2, 1, -1).float()
+    return logits, torch.zeros(1, 1, len(probabilities), dtype=torch.long)
+
+
+def test_ohem_defaults_to_the_papers_0_7_probability_threshold():
+    logits, target = ohem_losses([0.5, 0.6, 0.65, 0.75, 0.8, 0.9, 0.95, 0.99] * 4)
+    losses = torch.nn.functional.cross_entropy(logits, target, reduction="none").flatten()
+    expected = losses[losses > -math.log(0.7)].mean()  # the 12 pixels below p = 0.7
+    assert OhemCrossEntropy()(logits, target) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_ohem_keeps_at_least_one_pixel_when_everything_is_easy():
+    logits, target = ohem_losses([0.9, 0.95, 0.99, 0.97, 0.8, 0.92, 0.96, 0.98])  # 8 pixels: 1/16 of them rounds to 0
+    loss = OhemCrossEntropy()(logits, target)
+    assert loss == pytest.approx(-math.log(0.8), rel=1e-5)  # the single hardest pixel, not the mean of two

@@ -26,3 +26,20 @@ def test_tensor_class_map_resize_matches_opencv_nearest(shape, target):
     cpu = resize_class_map(class_map, *target)
     device = resize_class_map_tensor(torch.from_numpy(class_map)[None], *target)[0].numpy()
     assert (device == cpu).mean() > 0.995  # identical but for rounding at a few cell borders
+
+
+def test_resize_frame_compares_width_and_height_with_the_target():
+    frame = Street(5, 256, 128).render(0.3)[0]
+    assert resize_frame(frame, (256, 128)) is frame  # already the size: untouched
+    assert resize_frame(frame, (256, 256)).shape == (256, 256, 3)  # same width, other height
+    tiny = np.zeros((4, 5, 3), np.uint8)
+    assert resize_frame(tiny, (3, 4)).shape == (4, 3, 3)
+
+
+def test_tensor_preprocess_gives_the_requested_dtype_in_channels_last():
+    frame = torch.from_numpy(Street(5, 320, 160).render(0.3)[0])[None]
+    full = preprocess_tensor(frame, (256, 128), IMAGENET_MEAN, IMAGENET_STD)
+    half = preprocess_tensor(frame, (256, 128), IMAGENET_MEAN, IMAGENET_STD, torch.float16)
+    assert full.dtype == torch.float32 and half.dtype == torch.float16
+    assert half.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(half.float(), full, atol=1e-2)

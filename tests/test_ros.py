@@ -95,11 +95,50 @@ def test_output_images_round_trip_in_every_data_container(data_as):
     assert np.array_equal(image_to_rgb(mono)[..., 0], rgb[..., 0])
 
 
+def test_data_in_any_container_and_one_pixel_wide_or_tall_images():
+    rgb = street(2)
+    message = raw_image(rgb, "rgb8", 4)
+    as_rows = message.data.reshape(rgb.shape[0], -1)  # a 2-D numpy array (some bridges hand one over)
+    for data in (as_rows, as_rows.reshape(-1).tolist(), bytes(as_rows.reshape(-1))):
+        message.data = data
+        decoded = image_to_rgb(message)
+        assert decoded.dtype == np.uint8 and np.array_equal(decoded, rgb)
+    for shape in ((1, 7, 3), (5, 1, 3), (1, 1, 3)):
+        tiny = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+        assert np.array_equal(image_to_rgb(raw_image(tiny, "rgb8", 0)), tiny)
+        assert np.array_equal(image_to_rgb(raw_image(tiny, "mono8", 0)), np.repeat(tiny[..., :1], 3, axis=2))
+
+
+def test_output_images_are_plain_little_endian_uint8_whatever_the_class_map_type():
+    from dataclasses import dataclass
+
+    @dataclass
+    class AnyImage:
+        header: object
+        height: int
+        width: int
+        encoding: str
+        is_bigendian: int
+        step: int
+        data: object
+
+    class_map = np.arange(24, dtype=np.int32).reshape(4, 6) * 10  # TensorRT hands int32 ids
+    message = make_image(AnyImage, header(0), class_map, "mono8", "array.array")
+    assert message.data.typecode == "B" and message.is_bigendian == 0 and message.step == 6
+    assert list(message.data) == class_map.reshape(-1).tolist()
+
+
 def test_unusable_inputs_raise_a_clear_error():
     bad = raw_image(street(0), "rgb8", 0)
     bad.encoding = "yuv422"
-    with pytest.raises(UnsupportedImage, match="yuv422"):
+    with pytest.raises(UnsupportedImage, match="unsupported image encoding 'yuv422'; use one of rgb8, bgr8, rgba8"):
         image_to_rgb(bad)
+    empty = raw_image(street(0), "rgb8", 0)
+    empty.width = 0
+    with pytest.raises(UnsupportedImage, match="rgb8 image of size 0x48 holds no pixels"):
+        image_to_rgb(empty)
+    with pytest.raises(UnsupportedImage, match="cannot decode CompressedImage of format 'jpeg'"):
+        image_to_rgb(CompressedImage(header=header(0), format="jpeg", data=np.zeros(0, np.uint8)))
     short = raw_image(street(0), "rgb8", 0)
     short.data = short.data[:100]
     with pytest.raises(UnsupportedImage, match="bytes of data"):

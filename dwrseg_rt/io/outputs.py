@@ -35,7 +35,7 @@ def check_output_path(path: Path, force: bool, inputs: Iterable[Path | None] = (
         raise UserError(f"output {path} is a file; name a folder")
     if path.exists() and not force:
         raise UserError(f"output {path} exists; pass --force to overwrite it")
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent  # Path("o.mp4").parent is Path(".")
     if not parent.is_dir():
         raise UserError(f"output folder {parent} does not exist")
     if not os.access(parent, os.W_OK):

@@ -34,7 +34,7 @@ def as_bytes(data: Any) -> np.ndarray:
 
 
 def is_compressed(msg: Any) -> bool:
-    return hasattr(msg, "format") and not hasattr(msg, "encoding")
+    return hasattr(msg, "format")  # CompressedImage's field; Image has `encoding` instead
 
 
 def image_to_rgb(msg: Any) -> np.ndarray:
@@ -56,19 +56,19 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if step < width * channels or data.size < step * height:
         raise UnsupportedImage(f"{encoding} image {width}x{height} with step {step} has {data.size} bytes of data")
     rows = data[: step * height].reshape(height, step)[:, : width * channels]
-    pixels = rows.reshape(height, width, channels) if channels > 1 else rows.reshape(height, width)
+    pixels = rows.reshape(height, width, channels)  # (H, W, 1) for mono: cvtColor takes it
     if encoding in TO_RGB:
         return cv2.cvtColor(pixels, TO_RGB[encoding])
     return np.ascontiguousarray(pixels)
 
 
-def make_image(image_class: type, header: Any, pixels: np.ndarray, encoding: str, data_as: str = "array") -> Any:
+def make_image(image_class: type, header: Any, pixels: np.ndarray, encoding: str, data_as: str) -> Any:
     """A sensor_msgs/Image of `image_class` holding `pixels` (mono8: HxW, rgb8: HxWx3).
 
     `data_as` says what the class wants in `data`: "array" (rosbags), "bytes" (CycloneDDS),
     "array.array" (rclpy: its fast path; a bytes value is checked element by element).
     """
-    pixels = np.ascontiguousarray(pixels, np.uint8)
+    pixels = np.ascontiguousarray(pixels, np.uint8)  # class maps may come as int32 (TensorRT)
     height, width = pixels.shape[:2]
     flat = pixels.reshape(-1)
     data = {"array": lambda: flat, "bytes": flat.tobytes, "array.array": lambda: array.array("B", flat.tobytes())}[data_as]()

@@ -33,7 +33,7 @@ def preprocess_tensor(images: torch.Tensor, size: tuple[int, int], mean, std, dt
     x = images.permute(0, 3, 1, 2).float()
     if x.shape[-2:] != (height, width):
         x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-        x = x.round_().clamp_(0, 255)  # the CPU path resizes in uint8
+        x = x.round_()  # the CPU path resizes in uint8 (bilinear weights are convex: no clamp needed)
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     return ((x - mean_t) / std_t).to(dtype).contiguous(memory_format=torch.channels_last)
