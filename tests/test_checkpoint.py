@@ -91,3 +91,46 @@ def test_written_files_get_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644
+
+
+def test_shipped_models_are_named_by_their_short_name_however_they_are_reached(tmp_path, monkeypatch):
+    from dwrseg_rt.checkpoint import weights_name
+
+    (tmp_path / "link.pt").symlink_to(SHIPPED_WEIGHTS["synth"])
+    monkeypatch.chdir(SHIPPED_WEIGHTS["camvid"].parent)
+    assert weights_name(Path("dwrseg_b_camvid.pt")) == "camvid"  # relative
+    assert weights_name(tmp_path / "link.pt") == "synth"  # through a link
+    assert weights_name(tmp_path / "my_model.pt") == "my_model"
+
+
+def test_model_info_is_read_from_a_checkpoint_or_an_exports_sidecar(checkpoint, tmp_path):
+    from dwrseg_rt.checkpoint import read_model_info, write_sidecar
+
+    info = load_checkpoint(checkpoint)[1]
+    assert read_model_info(checkpoint) == info
+    for suffix in (".onnx", ".engine"):
+        export = tmp_path / f"m{suffix}"
+        export.write_bytes(b"model")
+        write_sidecar(export, info, inference_size=[64, 32])
+        assert read_model_info(export) == info
+        with pytest.raises(UserError, match=f"weights not found: .*missing{suffix}"):
+            read_model_info(tmp_path / f"missing{suffix}")
+    (tmp_path / "bare.onnx").write_bytes(b"model")
+    with pytest.raises(UserError, match="has no metadata sidecar bare.onnx.json"):
+        read_model_info(tmp_path / "bare.onnx")
+
+
+def test_recorded_results_join_the_training_notes_in_place(checkpoint, tmp_path):
+    import shutil
+
+    from dwrseg_rt.checkpoint import record_training
+
+    path = tmp_path / "m.pt"
+    shutil.copyfile(checkpoint, path)
+    before = load_checkpoint(path)[1].training
+    record_training(path, val_miou=0.5, note="x")
+    model, info = load_checkpoint(path)
+    assert info.training == {**before, "val_miou": 0.5, "note": "x"}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary left behind
+    original = load_checkpoint(checkpoint)[0].state_dict()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in original.items())
