@@ -2,7 +2,8 @@
 
 Several folders merge module by module, a later folder's results replacing an earlier one's
 (a pass split into halves run side by side, or a module re-run after its tests improved).
-Kill rate = (killed + timeout) / all mutants; "no tests" counts as surviving.
+Kill rate = (killed + timeout) / mutants checked; "no tests" counts as surviving, and
+mutants a bounded pass did not reach ("not checked") are reported apart.
 Usage: python scripts/mutation_report.py [--seconds N] MUTANTS_DIR [MUTANTS_DIR ...]
 """
 
@@ -35,22 +36,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=None, help="wall time of the pass, recorded in the JSON")
     args = parser.parse_args()
     merged: dict[str, dict[str, str]] = {}
+    passes = []
     for root in args.roots:
-        merged.update(module_results(root))
+        results = module_results(root)
+        merged.update(results)
+        stats = root / "mutmut-stats.json"
+        commit = json.loads(stats.read_text()).get("git_commit") if stats.is_file() else None
+        passes.append({"modules": sorted(results), "commit": commit})
     modules = {}
     for module, statuses in sorted(merged.items()):
         counts = Counter(statuses.values())
+        checked = len(statuses) - counts["not checked"]
         modules[module] = {**counts, "mutants": len(statuses),
-                           "kill_rate": round((counts["killed"] + counts["timeout"]) / len(statuses), 3) if statuses else None,
+                           "kill_rate": round((counts["killed"] + counts["timeout"]) / checked, 3) if checked else None,
                            "survivors": sorted(name for name, status in statuses.items() if status in ("survived", "no tests"))}
         print(f"{module:36s} {modules[module]['kill_rate']}  {dict(counts)}")
     total = Counter(status for statuses in merged.values() for status in statuses.values())
-    overall = (total["killed"] + total["timeout"]) / sum(total.values())
+    overall = (total["killed"] + total["timeout"]) / (sum(total.values()) - total["not checked"])
     print(f"{'all':36s} {overall:.3f}  {dict(total)}")
     from importlib.metadata import version
 
     OUTPUT.write_text(json.dumps({"tool": f"mutmut {version('mutmut')}", "seconds": args.seconds, "machine": platform.machine(),
-                                  "kill_rate": round(overall, 3), "counts": dict(total), "modules": modules}, indent=2))
+                                  "kill_rate": round(overall, 3), "counts": dict(total), "passes": passes, "modules": modules}, indent=2))
     print(f"wrote {OUTPUT}")
 
 
