@@ -91,3 +91,13 @@ def test_atomic_write_makes_the_folder_and_leaves_nothing_when_the_writer_fails(
     with pytest.raises(KeyboardInterrupt):
         atomic_write(target, broken)
     assert target.read_text() == "{}" and sorted(p.name for p in target.parent.iterdir()) == ["out.json"]
+
+
+def test_a_writer_that_fails_after_removing_its_temporary_keeps_its_own_error(tmp_path):
+    def gone(temp):
+        temp.unlink()
+        raise ValueError("the writer's own error")
+
+    with pytest.raises(ValueError, match="the writer's own error"):
+        atomic_write(tmp_path / "out.bin", gone)
+    assert list(tmp_path.iterdir()) == []

@@ -25,6 +25,7 @@ def test_tensor_class_map_resize_matches_opencv_nearest(shape, target):
     class_map = np.random.default_rng(0).integers(0, 19, shape, dtype=np.uint8)
     cpu = resize_class_map(class_map, *target)
     device = resize_class_map_tensor(torch.from_numpy(class_map)[None], *target)[0].numpy()
+    assert device.dtype == cpu.dtype == np.uint8
     assert (device == cpu).mean() > 0.995  # identical but for rounding at a few cell borders
 
 

@@ -30,8 +30,8 @@ class ConfusionMatrix:
         """Per-class IoU; NaN for a class absent from both truth and prediction."""
         tp = np.diag(self.matrix).astype(np.float64)
         union = self.matrix.sum(0) + self.truth_counts() - tp
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(union > 0, tp / union, np.nan)
+        with np.errstate(invalid="ignore"):  # 0 / 0 for a class never seen: NaN (tp <= union, so no x / 0)
+            return tp / union
 
     def truth_counts(self) -> np.ndarray:
         return self.matrix.sum(1) + self.missed
