@@ -74,8 +74,11 @@ def test_parity_reports_an_onnx_that_diverges_from_its_checkpoint(checkpoint, tm
     export_onnx(other, info, tmp_path / "other.onnx", (256, 128), check=False)
     report = parity_report(model, info, tmp_path / "other.onnx", (256, 128))
     assert report["argmax_agreement"] < 0.9 and report["max_abs_logit_diff"] > 0.1
-    with pytest.raises(UserError, match="argmax agreement"):
+    with pytest.raises(UserError, match=rf"argmax agreement {report['argmax_agreement'] * 100:.2f}% "):
         check_parity(report)
+    with pytest.raises(UserError, match=r"argmax agreement 99\.80%"):
+        check_parity({"argmax_agreement": 0.998, "max_abs_logit_diff": 0.5})
+    check_parity({"argmax_agreement": 0.999, "max_abs_logit_diff": 0.01})  # the bar itself passes
     check_parity(parity_report(model, info, export_and_path(model, info, tmp_path / "same.onnx"), (256, 128)))
 
 

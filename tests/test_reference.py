@@ -103,3 +103,15 @@ def test_ohem_keeps_at_least_the_floor_of_hardest_pixels_when_few_are_hard():
     logits, target = ohem_case(losses)
     loss = OhemCrossEntropy(threshold=0.7, min_fraction=1 / 8)(logits, target)  # floor: 4 pixels
     assert float(loss) == pytest.approx(np.mean([1.5, 0.32, 0.31, 0.30]), rel=1e-4)
+
+
+def test_each_frame_is_preprocessed_once_and_every_stage_is_timed(reference):
+    from dwrseg_rt.runtime.timing import StageTimer
+
+    segmenter = Segmenter(reference.backend, reference.info, SIZE, StageTimer())
+    frames = [Street(seed=4, width=320, height=160).render(t)[0] for t in (0.1, 0.2)]
+    prepared = segmenter.prepare(frames)  # the decoder thread's share
+    assert [m.shape for m in segmenter.collect(segmenter.submit(frames, prepared))] == [(160, 320)] * 2
+    segmenter.segment(frames[0])
+    counts = {name: stage["count"] for name, stage in segmenter.timer.summary().items()}
+    assert counts == {"preprocess": 2, "inference": 2, "postprocess": 2}  # a prepared batch is not preprocessed again
