@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def main() -> None:
         merged.update(results)
         stats = root / "mutmut-stats.json"
         commit = json.loads(stats.read_text()).get("git_commit") if stats.is_file() else None
-        passes.append({"modules": sorted(results), "commit": commit})
+        config = tomllib.loads((root.parent / "pyproject.toml").read_text()).get("tool", {}).get("mutmut", {})
+        passes.append({"modules": sorted(results), "commit": commit, "tests": config.get("pytest_add_cli_args_test_selection")})
     modules = {}
     for module, statuses in sorted(merged.items()):
         counts = Counter(statuses.values())

@@ -134,3 +134,18 @@ def test_recorded_results_join_the_training_notes_in_place(checkpoint, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary left behind
     original = load_checkpoint(checkpoint)[0].state_dict()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in original.items())
+
+
+def test_model_info_for_a_label_set_carries_its_name_and_options():
+    info = ModelInfo.for_labels("l", CAMVID, input_size=(480, 360))
+    assert (info.variant, info.label_set, info.classes[:2], tuple(info.input_size)) == ("l", "camvid", ["sky", "building"], (480, 360))
+    assert [tuple(c) for c in info.palette] == list(CAMVID.palette)
+
+
+def test_a_checkpoint_with_garbled_info_is_named_in_the_error(tmp_path):
+    from dwrseg_rt.checkpoint import read_model_info
+
+    path = tmp_path / "garbled.pt"
+    torch.save({"format": "dwrseg-rt/1", "info": {"variant": "b"}, "state_dict": {}}, path)
+    with pytest.raises(UserError, match="garbled.pt"):
+        read_model_info(path)

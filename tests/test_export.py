@@ -85,3 +85,35 @@ def test_parity_reports_an_onnx_that_diverges_from_its_checkpoint(checkpoint, tm
 def export_and_path(model, info, path):
     export_onnx(model, info, path, (256, 128), check=False)
     return path
+
+
+@pytest.mark.parametrize("class_dtype,half", [(None, None), ("int32", False), ("uint8", True)])
+def test_export_variants_take_any_batch_and_say_what_they_are(checkpoint, tmp_path, class_dtype, half):
+    """The default export (uint8 ids, fp32), TensorRT's (int32 ids) and the half-precision one
+    (fp16 inside, fp32 in and out): batch size free, sidecar describing the graph."""
+    import onnxruntime as ort
+    import torch
+
+    from dwrseg_rt.export.onnx import GRAPH_REVISION
+    from dwrseg_rt.runtime.preprocess import normalize
+
+    model, info = load_checkpoint(checkpoint)
+    reference = {k: v.clone() for k, v in model.state_dict().items()}
+    norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    options = {} if class_dtype is None else {"class_dtype": getattr(torch, class_dtype), "half": half}
+    export_onnx(model, info, tmp_path / "m.onnx", (256, 128), check=False, **options)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in reference.items())  # the caller's model is untouched
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == norms  # (its BNs not folded away)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    frames = np.stack([sample_image((256, 128)), sample_image((256, 128))[:, ::-1]])
+    (class_map,) = session.run(None, {"image": normalize(frames, info.mean, info.std)})
+    expected_dtype = class_dtype or "uint8"
+    assert class_map.shape == (2, 128, 256) and class_map.dtype == np.dtype(expected_dtype)
+    with torch.inference_mode():
+        torch_map = model.eval()(torch.from_numpy(normalize(frames, info.mean, info.std))).argmax(1).numpy()
+    assert (class_map == torch_map).mean() > (0.97 if half else 0.999)
+    weights = [i for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer if len(i.dims) == 4]
+    assert {w.data_type for w in weights} == {onnx.TensorProto.FLOAT16 if half else onnx.TensorProto.FLOAT}
+    sidecar = read_sidecar(tmp_path / "m.onnx")[1]
+    assert (sidecar["opset"], sidecar["graph_revision"], sidecar["outputs"]) == (OPSET, GRAPH_REVISION, ["class_map"])
+    assert (sidecar["class_dtype"], sidecar["half"]) == (expected_dtype, bool(half))
