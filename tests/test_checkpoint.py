@@ -149,3 +149,29 @@ def test_a_checkpoint_with_garbled_info_is_named_in_the_error(tmp_path):
     torch.save({"format": "dwrseg-rt/1", "info": {"variant": "b"}, "state_dict": {}}, path)
     with pytest.raises(UserError, match="garbled.pt"):
         read_model_info(path)
+
+
+def test_broken_checkpoints_and_sidecars_are_named_with_what_is_wrong(checkpoint, tmp_path):
+    import json
+
+    from dwrseg_rt.checkpoint import read_sidecar, write_sidecar
+
+    payload = torch.load(checkpoint, weights_only=True)
+    torch.save({**payload, "info": {"variant": "b"}}, tmp_path / "noinfo.pt")
+    with pytest.raises(UserError, match="noinfo.pt"):
+        load_checkpoint(tmp_path / "noinfo.pt")
+    torch.save({k: v for k, v in payload.items() if k != "state_dict"}, tmp_path / "noweights.pt")
+    with pytest.raises(UserError, match=r"noweights.pt holds no weights \(state_dict\)"):
+        load_checkpoint(tmp_path / "noweights.pt")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    sidecar = write_sidecar(model, load_checkpoint(checkpoint)[1])
+    sidecar.write_text("{not json")
+    with pytest.raises(UserError, match=r"m.onnx.json is not a valid dwrseg-rt sidecar \(JSONDecodeError\)"):
+        read_sidecar(model)
+    sidecar.write_text(json.dumps({"format": "other/9", "info": {}}))
+    with pytest.raises(UserError, match=r"m.onnx.json is not a dwrseg-rt sidecar \(expected format dwrseg-rt/1\)"):
+        read_sidecar(model)
+    sidecar.write_text(json.dumps({"format": "dwrseg-rt/1", "info": {"variant": "b"}}))
+    with pytest.raises(UserError, match="m.onnx.json"):
+        read_sidecar(model)

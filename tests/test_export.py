@@ -16,8 +16,10 @@ def test_onnx_export_agrees_with_torch(checkpoint, tmp_path):
     model, info = load_checkpoint(checkpoint)
     path = tmp_path / "m.onnx"
     report = export_onnx(model, info, path, (256, 128))
-    assert report["argmax_agreement"] >= 0.999
+    assert report["argmax_agreement"] >= 0.999 and report["backend"].startswith("onnxruntime 1.")
     assert report["max_abs_logit_diff"] < 1e-2
+    assert read_sidecar(path)[1]["parity"] == report  # the sidecar carries the check's result
+    assert (tmp_path / "m.onnx.json").read_text().startswith('{\n  "format"')  # indented for people to read
     graph = onnx.load(str(path))
     assert graph.opset_import[0].version == OPSET
     assert [o.name for o in graph.graph.output] == ["class_map"]
@@ -114,6 +116,20 @@ def test_export_variants_take_any_batch_and_say_what_they_are(checkpoint, tmp_pa
     assert (class_map == torch_map).mean() > (0.97 if half else 0.999)
     weights = [i for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer if len(i.dims) == 4]
     assert {w.data_type for w in weights} == {onnx.TensorProto.FLOAT16 if half else onnx.TensorProto.FLOAT}
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    assert [v.type.tensor_type.shape.dim[0].dim_param for v in (graph.input[0], graph.output[0])] == ["batch", "batch"]
     sidecar = read_sidecar(tmp_path / "m.onnx")[1]
+    assert sidecar["parity"] == {}  # check=False: no parity run
     assert (sidecar["opset"], sidecar["graph_revision"], sidecar["outputs"]) == (OPSET, GRAPH_REVISION, ["class_map"])
     assert (sidecar["class_dtype"], sidecar["half"]) == (expected_dtype, bool(half))
+
+
+def test_the_deploy_wrapper_defaults_to_fp32_and_uint8_ids(checkpoint):
+    import torch
+
+    from dwrseg_rt.export.onnx import DeployModel
+
+    deploy = DeployModel(load_checkpoint(checkpoint)[0])
+    assert {p.dtype for p in deploy.parameters()} == {torch.float32}
+    with torch.inference_mode():
+        assert deploy(torch.zeros(1, 3, 64, 128)).dtype == torch.uint8

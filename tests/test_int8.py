@@ -142,3 +142,19 @@ def test_eval_int8_reports_the_drift_from_fp32(synth_root, tmp_path):
     assert data["backend"] == "onnxruntime-int8" and data["reference"]["backend"] == "onnxruntime"
     assert data["miou_drift_points"] == pytest.approx((data["miou"] - data["reference"]["miou"]) * 100)
     assert 0.9 < data["agreement"] <= 1 and "drift" in result.stdout
+
+
+def test_folding_keeps_a_convs_own_bias_and_skips_what_it_cannot_fold_exactly():
+    torch.manual_seed(1)
+    norm = torch.nn.BatchNorm2d(4).eval()
+    norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.bias.data.uniform_(-1, 1)
+    pairs = {"1x1 with bias": torch.nn.Conv2d(4, 3, 1, bias=True), "3x3": torch.nn.Conv2d(4, 3, 3, padding=1),
+             "grouped": torch.nn.Conv2d(4, 4, 1, groups=2)}
+    for name, conv in pairs.items():
+        block = torch.nn.Sequential(norm, conv).eval()
+        image = torch.randn(2, 4, 8, 8)
+        with torch.no_grad():
+            before = block(image)
+            folded = fold_batchnorms(block)
+            torch.testing.assert_close(block(image), before, rtol=1e-5, atol=1e-5)
+        assert folded == (1 if name == "1x1 with bias" else 0), name

@@ -15,15 +15,16 @@ import torch
 from torch import nn
 
 
-def folded_conv(norm: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
-    """The 1x1 conv computing conv(norm(x)) in eval mode."""
+def fold_into(norm: nn.BatchNorm2d, conv: nn.Conv2d) -> None:
+    """Make the 1x1 `conv` compute conv(norm(x)) (eval-mode statistics), in place."""
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     shift = norm.bias - norm.running_mean * scale
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, 1, conv.stride, bias=True).to(conv.weight)
     weight = conv.weight.detach()
-    fused.weight.data = weight * scale[None, :, None, None]
-    fused.bias.data = weight[:, :, 0, 0] @ shift + (conv.bias.detach() if conv.bias is not None else 0)
-    return fused
+    bias = weight[:, :, 0, 0] @ shift
+    if conv.bias is not None:
+        bias = bias + conv.bias.detach()
+    conv.weight.data = weight * scale[None, :, None, None]
+    conv.bias = nn.Parameter(bias)
 
 
 def foldable(norm: nn.Module, conv: nn.Module) -> bool:
@@ -41,7 +42,7 @@ def fold_batchnorms(model: nn.Module) -> int:
             continue
         for index in range(len(module) - 1):
             if foldable(module[index], module[index + 1]):
-                module[index + 1] = folded_conv(module[index], module[index + 1])
+                fold_into(module[index], module[index + 1])
                 module[index] = nn.Identity()
                 folded += 1
     return folded
