@@ -135,9 +135,8 @@ def load_checkpoint(
     if variant is not None and variant.lower() != info.variant:
         raise UserError(f"{path} holds DWRSeg-{info.variant.upper()}, not DWRSeg-{variant.upper()}")
     model = build_model(info.variant, info.num_classes)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(payload["state_dict"])  # fp16 weights are copied into the fp32 model
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise UserError(f"{path}: weights do not fit DWRSeg-{info.variant.upper()} ({first})") from None

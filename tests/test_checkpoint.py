@@ -175,3 +175,69 @@ def test_broken_checkpoints_and_sidecars_are_named_with_what_is_wrong(checkpoint
     sidecar.write_text(json.dumps({"format": "dwrseg-rt/1", "info": {"variant": "b"}}))
     with pytest.raises(UserError, match="m.onnx.json"):
         read_sidecar(model)
+
+
+def garbled(**changes):
+    info = ModelInfo.for_labels("b", CAMVID).to_dict()
+    info.update(changes)
+    return info
+
+
+@pytest.mark.parametrize("data,phrase", [
+    ([1, 2], "model metadata is not a table of fields"),
+    ({"variant": "b"}, "model metadata lacks classes, palette"),
+    (garbled(variant=7), "names variant 7, not one of b, l"),
+    (garbled(variant="xl"), "names variant 'xl', not one of b, l"),
+    (garbled(classes=[], palette=[]), r"has no valid class list \(1-254 names\)"),
+    (garbled(classes=[f"c{i}" for i in range(255)], palette=[[0, 0, 0]] * 255), "has no valid class list"),
+    (garbled(classes=["road", 3]), "has no valid class list"),
+    (garbled(classes="road"), "has no valid class list"),
+    (garbled(palette=[[0, 0, 0]] * 10), r"needs one RGB color \(0-255\) per class \(11\)"),
+    (garbled(palette=[[0, 0, 0]] * 10 + [[0, 0]]), "needs one RGB color"),
+    (garbled(palette=[[0, 0, 0]] * 10 + [[0, 0, 256]]), "needs one RGB color"),
+    (garbled(palette=[[0, 0, 0]] * 10 + [[0, 0, 1.5]]), "needs one RGB color"),
+    (garbled(palette=[[0, 0, 0]] * 10 + ["red"]), "needs one RGB color"),
+    (garbled(palette="red"), "needs one RGB color"),
+])
+def test_model_metadata_is_refused_field_by_field_naming_the_source(data, phrase):
+    with pytest.raises(UserError, match=f"^weights.pt: .*{phrase}"):
+        ModelInfo.from_dict(data, "weights.pt")
+
+
+def test_model_metadata_at_the_limits_is_accepted():
+    classes = [f"c{i}" for i in range(254)]
+    info = ModelInfo.from_dict(garbled(classes=classes, palette=[[255, 0, 0]] * 254))
+    assert info.num_classes == 254
+    assert ModelInfo.from_dict(garbled(classes=["only"], palette=[(0, 0, 0)])).num_classes == 1
+    with pytest.raises(UserError, match="^model: "):  # a source by default
+        ModelInfo.from_dict([])
+
+
+def test_a_checkpoint_loads_for_its_own_variant_and_class_count_and_says_what_does_not_fit(checkpoint, tmp_path):
+    model, info = load_checkpoint(checkpoint, num_classes=19, variant="b")
+    assert next(model.parameters()).dtype == torch.float32
+    with pytest.raises(UserError, match="holds DWRSeg-B, not DWRSeg-L"):
+        load_checkpoint(checkpoint, variant="l")
+    payload = torch.load(checkpoint, weights_only=True)
+    state = dict(payload["state_dict"])
+    state.pop(next(iter(state)))
+    torch.save({**payload, "state_dict": state}, tmp_path / "short.pt")
+    with pytest.raises(UserError, match=r"short.pt: weights do not fit DWRSeg-B \(Error\(s\) in loading state_dict"):
+        load_checkpoint(tmp_path / "short.pt")
+
+
+class Planted:
+    """A pickle that runs code when unpickled: what a doctored checkpoint would carry."""
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {os.environ['DWRSEG_PLANTED']}",)
+
+
+def test_a_pickle_that_runs_code_is_refused_without_running_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DWRSEG_PLANTED", str(tmp_path / "ran"))
+    torch.save({"format": "dwrseg-rt/1", "payload": Planted()}, tmp_path / "planted.pt")
+    with pytest.raises(UserError, match=r"cannot read .*planted.pt as a dwrseg-rt checkpoint \(UnpicklingError\)"):
+        load_checkpoint(tmp_path / "planted.pt")
+    assert not (tmp_path / "ran").exists()
