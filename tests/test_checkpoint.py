@@ -241,3 +241,23 @@ def test_a_pickle_that_runs_code_is_refused_without_running_it(tmp_path, monkeyp
     with pytest.raises(UserError, match=r"cannot read .*planted.pt as a dwrseg-rt checkpoint \(UnpicklingError\)"):
         load_checkpoint(tmp_path / "planted.pt")
     assert not (tmp_path / "ran").exists()
+
+
+def test_metadata_without_size_or_normalisation_gets_the_defaults_and_malformed_ones_are_refused():
+    from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+
+    bare = {k: v for k, v in garbled().items() if k not in ("input_size", "mean", "std")}
+    info = ModelInfo.from_dict(bare)
+    assert (tuple(info.input_size), info.mean, info.std) == (tuple(ModelInfo.input_size), IMAGENET_MEAN, IMAGENET_STD)
+    custom = ModelInfo.from_dict(garbled(mean=[1, 2, 3], std=[4, 5, 6]))
+    assert (custom.mean, custom.std) == ((1.0, 2.0, 3.0), (4.0, 5.0, 6.0))
+    with pytest.raises(UserError, match="has a malformed input_size, mean or std"):
+        ModelInfo.from_dict(garbled(mean="gray"))
+
+
+def test_input_sizes_from_16_to_8192_pixels_a_side_are_accepted():
+    for size in ([16, 16], [8192, 8192], [16, 8192]):
+        assert list(ModelInfo.from_dict(garbled(input_size=size)).input_size) == size
+    for size in ([15, 512], [8193, 512], [1024, 15], [1024, 8193], [8193, 8193]):
+        with pytest.raises(UserError, match=f"has input size {size[0]}x{size[1]}; expected 16-8192 pixels a side"):
+            ModelInfo.from_dict(garbled(input_size=size))
