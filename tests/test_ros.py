@@ -2,6 +2,7 @@
 executable runs the real rclpy node)."""
 
 import os
+from dataclasses import dataclass
 import shutil
 import subprocess
 import sys
@@ -72,21 +73,22 @@ def test_compressed_images(fmt):
     assert np.abs(decoded.astype(int) - rgb).mean() < (6 if fmt == "jpeg" else 0.001)
 
 
+@dataclass
+class AnyImage:
+    """The field set every ROS layer's Image has."""
+
+    header: object
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: object
+
+
 @pytest.mark.parametrize("data_as", ["array", "bytes", "array.array"])
 def test_output_images_round_trip_in_every_data_container(data_as):
     """rosbags takes numpy data, CycloneDDS bytes, rclpy array.array('B'): all read back the same."""
-    from dataclasses import dataclass
-
-    @dataclass
-    class AnyImage:  # the field set every ROS layer's Image has
-        header: object
-        height: int
-        width: int
-        encoding: str
-        is_bigendian: int
-        step: int
-        data: object
-
     rgb = street(3)
     message = make_image(AnyImage, header(3), rgb, "rgb8", data_as)
     assert message.step == 96 * 3 and message.header.frame_id == "camera_1"
@@ -110,18 +112,6 @@ def test_data_in_any_container_and_one_pixel_wide_or_tall_images():
 
 
 def test_output_images_are_plain_little_endian_uint8_whatever_the_class_map_type():
-    from dataclasses import dataclass
-
-    @dataclass
-    class AnyImage:
-        header: object
-        height: int
-        width: int
-        encoding: str
-        is_bigendian: int
-        step: int
-        data: object
-
     class_map = np.arange(24, dtype=np.int32).reshape(4, 6) * 10  # TensorRT hands int32 ids
     message = make_image(AnyImage, header(0), class_map, "mono8", "array.array")
     assert message.data.typecode == "B" and message.is_bigendian == 0 and message.step == 6
