@@ -446,16 +446,18 @@ def copy_export(source: Path, output: Path) -> None:
 
 def export_int8(weights, model, info, size, calibration: Path | None, output: Path) -> None:
     """Quantize (or reuse) the cached INT8 model, report its agreement with fp32, copy it out."""
+    from dwrseg_rt.export.calibration import calibration_images
     from dwrseg_rt.export.onnx import sample_image
-    from dwrseg_rt.runtime.backends import OnnxRuntimeBackend, cached_int8, cached_onnx
+    from dwrseg_rt.runtime.backends import ORT_CALIBRATION_LIMIT, cached_int8, cached_onnx
     from dwrseg_rt.runtime.preprocess import normalize
 
+    images = calibration_images(calibration, ORT_CALIBRATION_LIMIT) if calibration else None
     with err.status(f"exporting {weights.name} at {size[0]}x{size[1]}"):
-        source = cached_onnx(weights, model, info, size)
-    int8 = cached_int8(source, info, size, calibration)
+        fp32 = cached_onnx(weights, model, info, size)
+    int8 = cached_int8(fp32.path, info, size, images)
     batch = normalize(sample_image(size)[None], info.mean, info.std)
-    agreement = (OnnxRuntimeBackend(source).infer(batch) == OnnxRuntimeBackend(int8).infer(batch)).mean()
-    copy_export(int8, output)
+    agreement = (fp32.infer(batch) == int8.infer(batch)).mean()
+    copy_export(int8.path, output)
     out.print(f"class-map agreement with fp32 on a synthetic street: {agreement * 100:.2f}% (measure yours: dwrseg-rt eval --precision int8)")
 
 

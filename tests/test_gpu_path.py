@@ -1,10 +1,8 @@
 """The GPU path: everything that does not need a GPU runs here; GPU tests skip without CUDA."""
 
-import os
 import queue
 import threading
 
-import cv2
 import numpy as np
 import pytest
 import torch

@@ -17,7 +17,7 @@ from dwrseg_rt.export.calibration import MIN_IMAGES, calibration_digest, calibra
 from dwrseg_rt.export.fold import fold_batchnorms
 from dwrseg_rt.export.onnx import export_onnx, sample_image
 from dwrseg_rt.model import build_model
-from dwrseg_rt.runtime.backends import cache_dir, load_backend
+from dwrseg_rt.runtime.backends import load_backend
 from dwrseg_rt.runtime.segmenter import Segmenter
 
 
@@ -58,13 +58,13 @@ def test_the_export_has_only_the_class_map_and_one_batchnorm(checkpoint, tmp_pat
 
 def test_calibration_folders_are_checked_and_digested(tmp_path):
     folder = write_frames(tmp_path / "frames", MIN_IMAGES, junk=2)
-    before = calibration_digest(folder, 64)
-    assert calibration_digest(folder, 64) == before and len(calibration_images(folder, 64)) == MIN_IMAGES
+    before = calibration_digest(calibration_images(folder, 64))
+    assert calibration_digest(calibration_images(folder, 64)) == before and len(calibration_images(folder, 64)) == MIN_IMAGES
     cv2.imwrite(str(folder / "003.png"), np.zeros((9, 8, 3), np.uint8))  # one image replaced
-    assert calibration_digest(folder, 64) != before
+    assert calibration_digest(calibration_images(folder, 64)) != before
     os.remove(folder / "003.png")
     with pytest.raises(UserError, match=f"holds {MIN_IMAGES - 1} readable images"):  # the junk files do not count
-        calibration_digest(folder, 64)
+        calibration_images(folder, 64)
     with pytest.raises(UserError, match="not a folder"):
         calibration_images(tmp_path / "missing", 64)
     many = write_frames(tmp_path / "many", 40)

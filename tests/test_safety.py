@@ -365,14 +365,13 @@ def test_20_a_report_path_that_is_a_folder_is_refused_before_the_work(checkpoint
 
 
 def test_21_a_damaged_export_cache_entry_is_exported_again(checkpoint, tmp_path):
-    from dwrseg_rt.runtime.backends import file_digest
+    from dwrseg_rt.runtime.backends import export_cache_path
 
     clip = make_video(tmp_path / "c.mp4", frames=2)
     args = ("--weights", checkpoint, "--backend", "onnxruntime", "--force")
     assert run_cli("video", clip, "-o", tmp_path / "a.mp4", *args).returncode == 0
-    from dwrseg_rt.export.onnx import GRAPH_REVISION
-
-    entry = Path(os.environ["DWRSEG_RT_CACHE"]) / "onnx" / f"{file_digest(checkpoint)[:16]}_{SMALL[0]}x{SMALL[1]}_r{GRAPH_REVISION}.onnx"
+    entry = export_cache_path(checkpoint, SMALL)
+    assert entry.parent.parent == Path(os.environ["DWRSEG_RT_CACHE"])
     entry.write_bytes(entry.read_bytes()[:1000])
     again = run_cli("video", clip, "-o", tmp_path / "b.mp4", *args)
     assert again.returncode == 0, again.stderr

@@ -2,7 +2,8 @@
 
 A calibration set is the user's own camera images (`--calibration DIR`), preprocessed by the
 same function as inference; without one, synthetic streets from the shipped generator.
-Its digest goes into cache keys, so new images mean a new INT8 model.
+The folder is listed once (`calibration_images`); digest and batches take that list. The
+digest goes into cache keys, so new images mean a new INT8 model.
 """
 
 from __future__ import annotations
@@ -38,28 +39,28 @@ def calibration_images(folder: Path, limit: int) -> list[Path]:
     return paths
 
 
-def calibration_digest(folder: Path | None, limit: int) -> str:
-    """Changes when the calibration set does (names, sizes, modification times), without
+def calibration_digest(images: list[Path] | None) -> str:
+    """Changes when the calibration set does (paths, sizes, modification times), without
     hashing every pixel. None: the synthetic default set."""
-    if folder is None:
+    if images is None:
         return f"synthetic-streets-{DEFAULT_STREETS}"
     digest = hashlib.sha256()
-    for path in calibration_images(folder, limit):
+    for path in images:
         stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def calibration_batches(folder: Path | None, info: ModelInfo, size: tuple[int, int], limit: int) -> list[np.ndarray]:
-    """The images as (1, 3, h, w) network inputs; an unreadable image is a one-line error
-    naming it, before any calibration work."""
+def calibration_batches(images: list[Path] | None, info: ModelInfo, size: tuple[int, int]) -> list[np.ndarray]:
+    """The images (from `calibration_images`; None: synthetic streets) as (1, 3, h, w) network
+    inputs; an unreadable image is a one-line error naming it, before any calibration work."""
     from dwrseg_rt.data.datasets import read_rgb
     from dwrseg_rt.runtime.preprocess import normalize, resize_frame
 
-    if folder is None:
+    if images is None:
         from dwrseg_rt.data.synth import Street
 
         frames = [Street(seed=1000 + i, width=size[0], height=size[1]).render(0.5)[0] for i in range(DEFAULT_STREETS)]
     else:
-        frames = [read_rgb(path) for path in calibration_images(folder, limit)]
+        frames = [read_rgb(path) for path in images]
     return [normalize(resize_frame(frame, size)[None], info.mean, info.std) for frame in frames]

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from dwrseg_rt.checkpoint import ModelInfo, write_sidecar
-from dwrseg_rt.export.calibration import calibration_batches
+from dwrseg_rt.export.calibration import calibration_batches, calibration_images
 from dwrseg_rt.io.outputs import atomic_write
 from dwrseg_rt.errors import UserError
 
@@ -162,7 +162,8 @@ def build_engine(source: Path, engine_path: Path, info: ModelInfo, size: tuple[i
     config.add_optimization_profile(profile)
     calibrator = None  # held here: the config does not keep the Python object alive through the build
     if plan.calibrate:
-        calibrator = make_calibrator(trt, calibration_batches(calibration, info, size, TRT_CALIBRATION_LIMIT), engine_path.with_suffix(".calib"))
+        batches = calibration_batches(calibration_images(calibration, TRT_CALIBRATION_LIMIT), info, size)
+        calibrator = make_calibrator(trt, batches, engine_path.with_suffix(".calib"))
         config.int8_calibrator = calibrator
         config.set_calibration_profile(profile)
     if dla_core is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -96,61 +97,68 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def still_loads(path: Path) -> bool:
-    """Whether a cached export is there and loads; a damaged one is removed, to be made again."""
-    if not path.is_file():
-        return False
-    try:
-        OnnxRuntimeBackend(path)
-        return True
-    except UserError:
-        path.unlink()
-        return False
+def open_cached(path: Path, make: Callable[[Path], None], threads: int | None = None, precision: str = "fp32") -> OnnxRuntimeBackend:
+    """onnxruntime on a cached export, made first by `make(path)` when it is missing; one that
+    no longer loads (damaged, truncated) is made again. Opening it is the check."""
+    if path.is_file():
+        try:
+            return OnnxRuntimeBackend(path, threads, precision)
+        except UserError:
+            path.unlink()
+    make(path)
+    return OnnxRuntimeBackend(path, threads, precision)
 
 
-def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int]) -> Path:
-    """The ONNX export of these weights at this size, exported once and reused; a cached file
-    that no longer loads (damaged, truncated) is exported again."""
-    from dwrseg_rt.export.onnx import GRAPH_REVISION, export_onnx
+def export_cache_path(weights: Path, size: tuple[int, int], variant: str = "") -> Path:
+    """Where the ONNX export of these weights at this size is cached (`variant`: e.g. TensorRT's
+    int32 ids); the graph revision is in the name, so a changed exporter never reuses an old file."""
+    from dwrseg_rt.export.onnx import GRAPH_REVISION
 
-    path = cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_r{GRAPH_REVISION}.onnx"
-    if still_loads(path):
-        return path
-    export_onnx(model, info, path, size, check=False)
-    return path
+    return cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_r{GRAPH_REVISION}{variant}.onnx"
+
+
+def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int],
+                threads: int | None = None) -> OnnxRuntimeBackend:
+    """onnxruntime on the ONNX export of these weights at this size, exported once and reused."""
+    from dwrseg_rt.export.onnx import export_onnx
+
+    return open_cached(export_cache_path(weights, size), lambda path: export_onnx(model, info, path, size, check=False), threads)
 
 
 ORT_CALIBRATION_LIMIT = 64  # frames: ranges settle long before, and calibration holds them all in memory
 
 
-def cached_int8(source: Path, info: ModelInfo, size: tuple[int, int], calibration: Path | None) -> Path:
-    """The INT8 twin of the fp32 export `source`, calibrated on `calibration` (None: synthetic
-    streets), built once with a progress bar; the key holds the export's hash, the calibration
-    set's digest and the onnxruntime version."""
+def cached_int8(source: Path, info: ModelInfo, size: tuple[int, int], images: list[Path] | None,
+                threads: int | None = None) -> OnnxRuntimeBackend:
+    """onnxruntime on the INT8 twin of the fp32 export `source`, calibrated on `images` (from
+    `calibration_images`; None: synthetic streets), built once with a progress bar; the key holds
+    the export's hash, the calibration set's digest and the onnxruntime version."""
     import json
 
     import onnxruntime as ort
-    from rich.console import Console
-    from rich.progress import Progress
 
-    from dwrseg_rt.export.calibration import calibration_batches, calibration_digest
-    from dwrseg_rt.export.quantize import quantize_int8
+    from dwrseg_rt.export.calibration import calibration_digest
 
-    fields = {"onnx": file_digest(source), "calibration": calibration_digest(calibration, ORT_CALIBRATION_LIMIT),
-              "onnxruntime": ort.__version__}
+    fields = {"onnx": file_digest(source), "calibration": calibration_digest(images), "onnxruntime": ort.__version__}
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "onnx" / f"{source.stem}_int8_{key}.onnx"
-    if still_loads(path):
-        return path
-    batches = calibration_batches(calibration, info, size, ORT_CALIBRATION_LIMIT)  # bad images fail here, before any work
-    console = Console(stderr=True)
-    if calibration is None:
-        console.print("calibrating INT8 on synthetic streets; your own camera frames are better: --calibration DIR")
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"calibrating INT8 on {len(batches)} frames (once; cached)", total=len(batches))
-        quantize_int8(source, path, batches, on_batch=lambda: progress.advance(task))
-    write_sidecar(path, info, inference_size=list(size), precision="int8", source=source.name, **fields)
-    return path
+
+    def quantize(path: Path) -> None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        from dwrseg_rt.export.calibration import calibration_batches
+        from dwrseg_rt.export.quantize import quantize_int8
+
+        batches = calibration_batches(images, info, size)  # an unreadable image fails here, before any work
+        console = Console(stderr=True)
+        if images is None:
+            console.print("calibrating INT8 on synthetic streets; your own camera frames are better: --calibration DIR")
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"calibrating INT8 on {len(batches)} frames (once; cached)", total=len(batches))
+            quantize_int8(source, path, batches, on_batch=lambda: progress.advance(task))
+        write_sidecar(path, info, inference_size=list(size), precision="int8", source=source.name, **fields)
+
+    return open_cached(cache_dir() / "onnx" / f"{source.stem}_int8_{key}.onnx", quantize, threads, "int8")
 
 
 def resolve_backend(name: str) -> str:
@@ -180,10 +188,11 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
     if name == "onnxruntime" and precision == "fp16":
         raise UserError("onnxruntime runs fp32 or int8 here (on the CPU); fp16 needs a CUDA GPU: --backend tensorrt or torch")
     calibration = (engine or EngineOptions()).calibration
+    images = None  # the INT8 calibration set for onnxruntime, listed once (a bad folder fails here, before any work)
     if name == "onnxruntime" and precision == "int8" and calibration is not None:
         from dwrseg_rt.export.calibration import calibration_images
 
-        calibration_images(calibration, ORT_CALIBRATION_LIMIT)  # a bad folder fails before any work
+        images = calibration_images(calibration, ORT_CALIBRATION_LIMIT)
     if weights.suffix == ".engine":
         from dwrseg_rt.runtime.tensorrt import TensorRTBackend
 
@@ -204,8 +213,8 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
             raise UserError(f"{weights.name} was exported for {exported[0]}x{exported[1]}; export again for {size[0]}x{size[1]}")
         stored = sidecar.get("precision", "fp32")
         if precision == "int8" and stored == "fp32":
-            weights, stored = cached_int8(weights, info, exported, calibration), "int8"
-        elif precision not in (None, stored):
+            return cached_int8(weights, info, exported, images, threads), info, exported
+        if precision not in (None, stored):
             raise UserError(f"{weights.name} is an {stored} model: run it without --precision, or pass the .pt checkpoint")
         return OnnxRuntimeBackend(weights, threads, stored), info, exported
     model, info = load_checkpoint(weights)
@@ -223,7 +232,7 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
             raise UserError(f"torch on the CPU runs fp32; {precision} runs on " +
                             ("--backend onnxruntime (CPU) or tensorrt" if precision == "int8" else "a CUDA GPU"))
         return TorchBackend(model, "cpu"), info, size
-    path = cached_onnx(weights, model, info, size)
+    fp32 = cached_onnx(weights, model, info, size, threads)
     if precision == "int8":
-        path = cached_int8(path, info, size, calibration)
-    return OnnxRuntimeBackend(path, threads, precision or "fp32"), info, size
+        return cached_int8(fp32.path, info, size, images, threads), info, size
+    return fp32, info, size

@@ -9,7 +9,7 @@ import torch
 
 from dwrseg_rt.checkpoint import ModelInfo, read_sidecar
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.export.calibration import calibration_digest
+from dwrseg_rt.export.calibration import calibration_digest, calibration_images
 from dwrseg_rt.export.tensorrt import (
     EngineOptions,
     build_engine,
@@ -73,20 +73,19 @@ def cached_engine(weights: Path, model: torch.nn.Module, info: ModelInfo, size: 
                   options: EngineOptions | None = None, log=print) -> Path:
     """The engine for these weights on this GPU/TensorRT/precision/shape: built once, then reused."""
     from dwrseg_rt.export.onnx import export_onnx
-    from dwrseg_rt.runtime.backends import cache_dir, file_digest
+    from dwrseg_rt.runtime.backends import cache_dir, export_cache_path, file_digest
 
     trt = import_tensorrt()
     require_cuda()
     options = options or EngineOptions()
     plan = plan_build(trt.__version__, precision, options.calibration, dla=options.dla_core is not None)
-    stem = f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_int32{'_half' if plan.half_onnx else ''}"
-    onnx_path = cache_dir() / "onnx" / f"{stem}.onnx"
+    onnx_path = export_cache_path(weights, size, "_int32_half" if plan.half_onnx else "_int32")
     if not onnx_path.is_file():
         export_onnx(model, info, onnx_path, size, check=False, class_dtype=torch.int32, half=plan.half_onnx)
     gpu = torch.cuda.get_device_name()
+    calibration = calibration_digest(calibration_images(options.calibration, TRT_CALIBRATION_LIMIT)) if plan.calibrate else ""
     key = engine_cache_key(gpu, torch.cuda.get_device_capability(), trt.__version__, file_digest(onnx_path), precision,
-                           (options.batch, 3, size[1], size[0]),
-                           calibration_digest(options.calibration, TRT_CALIBRATION_LIMIT) if plan.calibrate else "", options.dla_core)
+                           (options.batch, 3, size[1], size[0]), calibration, options.dla_core)
     engine = cache_dir() / "engines" / f"{key}.engine"
     if options.force_rebuild or not engine.is_file():
         log(f"building a TensorRT {trt.__version__} {precision} engine for {gpu} (first use: this takes minutes; cached as {engine})")
