@@ -26,13 +26,21 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.checkpoint import load_checkpoint, resolve_weights
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.data.datasets import open_dataset
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.environment import environment_report
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.export.onnx import DeployModel, sample_image
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.runtime.backends import OnnxRuntimeBackend
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.runtime.preprocess import normalize
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.runtime.segmenter import Segmenter
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.train.evaluate import align_classes, evaluate
 
 
@@ -47,7 +55,7 @@ class ArgmaxAtDecoder(DeployModel):
 
 def export(module: nn.Module, path: Path, size: tuple[int, int]) -> Path:
     with torch.inference_mode():
-        torch.onnx.export(module, (torch.zeros(1, 3, size[1], size[0]),), str(path), opset_version=17, dynamo=False,
+        torch.onnx.export(module, (torch.zeros(1, 3, size[1], size[0]),), str(path), opset_version=17, **TORCHSCRIPT_EXPORT,
                           input_names=["image"], output_names=["class_map"])
     return path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+from pathlib import Path
 
 from dwrseg_rt import __version__
 
@@ -54,3 +55,21 @@ def environment_report() -> dict[str, str]:
     except ImportError:
         pass
     return report
+
+
+def portable(value, root: Path | None = None):
+    """`value` (a report: dicts, lists, strings) with this machine's absolute paths made
+    shareable: relative to `root` (the working folder) when inside it, else the file's name
+    ('synth:/data/streets' -> 'synth:streets'), so committed reports name no home folders."""
+    root = (root or Path.cwd()).resolve()
+    if isinstance(value, dict):
+        return {key: portable(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable(item, root) for item in value]
+    if isinstance(value, str):
+        prefix, _, rest = value.rpartition(":") if ":/" in value and "://" not in value else ("", "", value)
+        if rest.startswith("/") and "\n" not in rest:
+            path = Path(rest)
+            shown = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
+            return f"{prefix}:{shown}" if prefix else shown
+    return value

@@ -73,3 +73,19 @@ def test_bench_rejects_what_it_cannot_measure_or_write_before_measuring(checkpoi
     assert kept.returncode == 2 and "--force" in kept.stderr and earlier.read_text() == "{}" and "bench" not in kept.stdout
     missing = run_cli("bench", "-b", "onnxruntime", "--weights", checkpoint, "--json", tmp_path / "no" / "b.json")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_reports_name_no_absolute_paths_of_this_machine(tmp_path):
+    """Committed results must not carry home folders: paths become relative or bare names."""
+    from dwrseg_rt.environment import portable
+
+    report = {"weights": str(tmp_path / "w" / "model.pt"), "mix": [f"synth:{tmp_path}/streets"], "url": "rtsp://cam/1",
+              "inside": str(tmp_path / "runs" / "log.csv"), "n": 3, "text": "a: /not a path\nsecond line"}
+    assert portable(report, root=tmp_path / "runs") == {**report, "weights": "model.pt", "mix": ["synth:streets"],
+                                                        "inside": "log.csv"}
+    import json
+    from pathlib import Path
+
+    for path in (Path(__file__).parent.parent / "benchmarks" / "results").glob("*.json"):
+        text = path.read_text()
+        assert '"/' not in text and ':/work' not in text and ':/home' not in text, path.name

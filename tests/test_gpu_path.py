@@ -13,6 +13,7 @@ from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import engine_cache_key, plan_build, trt_major
 from dwrseg_rt.runtime.backends import load_backend, resolve_backend
 from dwrseg_rt.runtime.cuda import PinnedPool, segment_tensor, stage_frames
+from dwrseg_rt.runtime.preprocess import normalization_tensors
 
 SYNTH_WEIGHTS = SHIPPED_WEIGHTS["synth"]  # the street frames below are from the synthetic world
 
@@ -133,7 +134,7 @@ def test_the_device_step_segments_like_the_host_path(dtype):
     network = copy.deepcopy(model).to(dtype=dtype, memory_format=torch.channels_last)
     with torch.inference_mode():
         got = segment_tensor(stage_frames(PinnedPool(), frames), lambda batch: network(batch).argmax(1), (256, 128),
-                             info.mean, info.std, dtype)
+                             *normalization_tensors(info.mean, info.std, torch.device("cpu")), dtype)
     assert got.dtype == torch.uint8 and tuple(got.shape) == (2, 170, 300)
     assert min(agreements(got.numpy(), expected)) > AGREEMENT
 
@@ -260,3 +261,290 @@ def test_tensorrt_builds_once_caches_and_agrees_with_the_cpu(precision):
     again, _, _ = load_backend(SYNTH_WEIGHTS, "tensorrt", (256, 128), precision=precision)
     assert again.engine_path == runner.engine_path and again.engine_path.stat().st_mtime_ns == built  # reused
     assert list(runner.engine_path.parent.glob("*.engine")) == engines
+
+
+# --- The first GPU run, reached on the CPU: TensorRT faked at the hardware boundary ---------
+
+class FakeTensorRT:
+    """The slice of the `tensorrt` module that `build_engine` uses, recording what it is asked.
+    Its builder runs the INT8 calibrator as TensorRT does: it reads `batch x 3 x h x w` floats
+    at each pointer `get_batch` returns, with the batch of the calibration profile."""
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, severity):
+            FakeTensorRT.loggers += 1
+
+    class IInt8EntropyCalibrator2:
+        def __init__(self):
+            pass
+
+    class NetworkDefinitionCreationFlag:
+        EXPLICIT_BATCH = 0
+
+    class MemoryPoolType:
+        WORKSPACE = "workspace"
+
+    class BuilderFlag:
+        FP16, INT8, TF32, GPU_FALLBACK = "FP16", "INT8", "TF32", "GPU_FALLBACK"
+
+    class DeviceType:
+        DLA = "DLA"
+
+    loggers = 0
+
+    def __init__(self, version="10.3.0"):
+        import ctypes
+
+        self.__version__ = version
+        self.calls, self.calibration_bytes = [], []
+        fake = self
+
+        class Profile:
+            def __init__(self):
+                self.shapes = {}
+
+            def set_shape(self, name, low, opt, high):
+                self.shapes[name] = (low, opt, high)
+
+        class Config:
+            def __init__(self):
+                self.profiles, self.calibration_profile, self.int8_calibrator = [], None, None
+
+            def set_memory_pool_limit(self, pool, size):
+                pass
+
+            def set_flag(self, flag):
+                fake.calls.append(("set", flag))
+
+            def clear_flag(self, flag):
+                fake.calls.append(("clear", flag))
+
+            def add_optimization_profile(self, profile):
+                self.profiles.append(profile)
+
+            def set_calibration_profile(self, profile):
+                self.calibration_profile = profile
+
+        class Input:
+            name = "image"
+
+        class Network:
+            def get_input(self, index):
+                return Input()
+
+        class Builder:
+            num_DLA_cores = 2
+
+            def __init__(self, logger):
+                pass
+
+            def create_network(self, flags):
+                return Network()
+
+            def create_builder_config(self):
+                fake.config = Config()
+                return fake.config
+
+            def create_optimization_profile(self):
+                return Profile()
+
+            def build_serialized_network(self, network, config):
+                if config.int8_calibrator is not None:
+                    low, opt, high = config.calibration_profile.shapes["image"]
+                    assert low == opt == high, "a calibration profile is one static shape"
+                    calibrator = config.int8_calibrator
+                    while (pointers := calibrator.get_batch(["image"])) is not None:
+                        count = int(np.prod(high)) * 4  # float32
+                        fake.calibration_bytes.append(ctypes.string_at(pointers[0], count))
+                return b"engine"
+
+        class OnnxParser:
+            def __init__(self, network, logger):
+                pass
+
+            def parse(self, data):
+                return True
+
+        self.Builder, self.OnnxParser = Builder, OnnxParser
+
+
+@pytest.fixture
+def fake_tensorrt(monkeypatch):
+    import sys
+
+    import dwrseg_rt.export.tensorrt as trt_export
+
+    fake = FakeTensorRT()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    monkeypatch.setattr(trt_export, "to_cuda", torch.from_numpy)  # host memory stands in for the GPU's
+    trt_export.trt_logger.cache_clear()
+    yield fake
+    trt_export.trt_logger.cache_clear()
+
+
+def calibration_folder(tmp_path, count=8, size=(96, 64)):
+    import cv2
+
+    (tmp_path / "m.onnx").write_bytes(b"onnx")  # the fake parser takes any bytes
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) for _ in range(count)]
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{index:02d}.png"), frame[..., ::-1])  # files hold BGR
+    return folder, frames
+
+
+def test_the_int8_calibrator_hands_tensorrt_contiguous_nchw_one_image_at_a_time(fake_tensorrt, checkpoint, tmp_path):
+    """Defect: normalize() returned an NHWC-ordered view and TensorRT read it as NCHW, so every
+    INT8 engine was calibrated on channel-scrambled pixels; with --batch 4 the calibration
+    profile was the main one (batch 4) while the calibrator gave one image."""
+    from dwrseg_rt.export.tensorrt import EngineOptions, build_engine
+    from dwrseg_rt.runtime.preprocess import normalize
+
+    _, info = load_checkpoint(checkpoint)
+    folder, frames = calibration_folder(tmp_path)
+    build_engine(tmp_path / "m.onnx", tmp_path / "m.engine", info, (96, 64), "int8", EngineOptions(folder, batch=4))
+    assert len(fake_tensorrt.calibration_bytes) == len(frames)
+    for got, frame in zip(fake_tensorrt.calibration_bytes, frames):
+        chw = (frame.transpose(2, 0, 1).astype(np.float32) - np.reshape(info.mean, (3, 1, 1))) / np.reshape(info.std, (3, 1, 1))
+        assert np.allclose(np.frombuffer(got, np.float32), chw.ravel(), atol=1e-5)
+        assert got == normalize(frame[None], info.mean, info.std).tobytes()
+    (main,) = fake_tensorrt.config.profiles
+    assert main.shapes["image"] == ((1, 3, 64, 96), (1, 3, 64, 96), (4, 3, 64, 96))  # tuned for batch 1, up to 4
+
+
+def test_an_fp32_engine_is_true_fp32_and_one_logger_serves_the_process(fake_tensorrt, checkpoint, tmp_path):
+    from dwrseg_rt.export.tensorrt import build_engine
+
+    _, info = load_checkpoint(checkpoint)
+    (tmp_path / "m.onnx").write_bytes(b"onnx")
+    before = FakeTensorRT.loggers
+    build_engine(tmp_path / "m.onnx", tmp_path / "a.engine", info, (96, 64), "fp32")
+    assert ("clear", "TF32") in fake_tensorrt.calls and ("set", "FP16") not in fake_tensorrt.calls
+    build_engine(tmp_path / "m.onnx", tmp_path / "b.engine", info, (96, 64), "fp16")
+    assert ("set", "FP16") in fake_tensorrt.calls
+    assert FakeTensorRT.loggers - before == 1
+
+
+def test_a_dla_engine_with_a_dynamic_batch_is_refused_before_building(fake_tensorrt, checkpoint, tmp_path):
+    from dwrseg_rt.export.tensorrt import EngineOptions, build_engine
+
+    _, info = load_checkpoint(checkpoint)
+    (tmp_path / "m.onnx").write_bytes(b"onnx")
+    with pytest.raises(UserError, match="static shapes"):
+        build_engine(tmp_path / "m.onnx", tmp_path / "m.engine", info, (96, 64), "fp16", EngineOptions(dla_core=0, batch=2))
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_engine_cache_key_holds_the_sm_count_and_the_build_revision(monkeypatch):
+    import dwrseg_rt.export.tensorrt as trt_export
+
+    base = dict(gpu_name="Orin", compute_capability=(8, 7), trt_version="10.3.0", onnx_sha256="a" * 64,
+                precision="int8", shape=(1, 3, 360, 480), calibration="c" * 64)
+    key = engine_cache_key(**base, sm_count=16)
+    assert engine_cache_key(**base, sm_count=8) != key  # AGX Orin and Orin Nano share name and SM version
+    monkeypatch.setattr(trt_export, "ENGINE_REVISION", trt_export.ENGINE_REVISION - 1)
+    assert engine_cache_key(**base, sm_count=16) != key  # engines and .calib files of the old build are not reused
+
+
+def test_the_onnx_export_runs_on_torch_without_a_dynamo_argument(checkpoint, tmp_path, monkeypatch):
+    """torch 2.1-2.4 (NVIDIA's JetPack 6 wheels) have no `dynamo` argument: passing it raised
+    TypeError. An exporter with that older signature must be enough."""
+    import inspect
+
+    import dwrseg_rt.export.onnx as onnx_export
+
+    real, current = torch.onnx.export, dict(onnx_export.TORCHSCRIPT_EXPORT)
+    accepted = [name for name in inspect.signature(real).parameters if name != "dynamo"]
+
+    def old_export(model, args, f, **kwargs):
+        unknown = set(kwargs) - set(accepted)
+        if unknown:
+            raise TypeError(f"export() got an unexpected keyword argument {unknown.pop()!r}")
+        return real(model, args, f, **kwargs, **current)  # this torch's own exporter underneath
+
+    old_export.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in accepted])
+    monkeypatch.setattr(torch.onnx, "export", old_export)
+    monkeypatch.setattr(onnx_export, "TORCHSCRIPT_EXPORT", {})  # what the module computes on such a torch
+    model, info = load_checkpoint(checkpoint)
+    onnx_export.export_onnx(model, info, tmp_path / "m.onnx", (96, 64), check=False)
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_the_pinned_pool_keeps_free_buffers_for_a_few_shapes_only():
+    """A folder of images of many sizes used to pin memory for every size ever seen."""
+    pool = PinnedPool(max_shapes=2)
+    for height in range(10, 20):
+        pool.release(pool.acquire((1, height, 8, 3)))
+    assert pool.free <= 2
+    held = pool.acquire((1, 30, 8, 3))
+    for height in range(40, 45):
+        pool.release(pool.acquire((1, height, 8, 3)))
+    pool.release(held)  # its shape fell out of use meanwhile: let go, not kept
+    assert pool.free <= 2
+
+
+class HostCuda:
+    """A CudaBackend whose 'device' is the CPU: the real staging and device step, no GPU."""
+
+    def __init__(self, model):
+        from dwrseg_rt.runtime.cuda import CudaBackend
+
+        class Backend(CudaBackend):
+            name = "fake-cuda"
+
+            def __init__(self):
+                self.pool, self.submitted, self.warmed = PinnedPool(), [], []
+
+            def stage(self, frames, timer):
+                return stage_frames(self.pool, frames)
+
+            def submit(self, frames, size, mean, std, staged=None):
+                staged = self.stage(frames, None) if staged is None else staged  # one size per batch, as on a GPU
+                self.submitted.append(len(frames))
+                with torch.inference_mode():
+                    return segment_tensor(staged, lambda batch: model(batch).argmax(1), size,
+                                          *normalization_tensors(mean, std, torch.device("cpu")), torch.float32)
+
+            def collect(self, pending, timer):
+                return list(pending.numpy())
+
+            def warmup(self, frames, size, mean, std):
+                self.warmed.append(frames[0].shape)
+
+        self.backend = Backend()
+
+
+def test_segment_batch_on_a_gpu_backend_takes_frames_of_several_sizes(checkpoint):
+    from dwrseg_rt.runtime.segmenter import Segmenter
+
+    model, info = load_checkpoint(checkpoint)
+    fake = HostCuda(model.eval()).backend
+    frames = street_frames(300, 170) + street_frames(200, 100) + street_frames(300, 170)[:1]
+    maps = Segmenter(fake, info, (128, 64)).segment_batch(frames)
+    assert [m.shape for m in maps] == [f.shape[:2] for f in frames]
+    assert sorted(fake.submitted) == [2, 3]  # one batch per size
+
+
+def test_the_pipeline_warms_up_before_its_clock_and_threads_start(checkpoint):
+    """Graph capture and autotuning happen on the first frame before the decode thread runs,
+    and are not in the timings: every frame is timed once, the warm-up is not."""
+    from dwrseg_rt.io.sources import Frame
+    from dwrseg_rt.runtime.pipeline import run_pipeline
+    from dwrseg_rt.runtime.segmenter import Segmenter
+
+    model, info = load_checkpoint(checkpoint)
+    fake = HostCuda(model.eval()).backend
+    images = street_frames(200, 100) * 3
+    threads_at_warmup = []
+    original = fake.warmup
+    fake.warmup = lambda *args: (threads_at_warmup.append(threading.active_count()), original(*args))
+    received = []
+    before = threading.active_count()
+    stats = run_pipeline((Frame(image, i) for i, image in enumerate(images)), Segmenter(fake, info, (128, 64)),
+                         lambda frame, class_map: received.append(frame.index))
+    assert fake.warmed == [(100, 200, 3)] and threads_at_warmup == [before]
+    assert received == list(range(6)) and stats.frames == 6

@@ -20,6 +20,7 @@ import torch
 from conftest import SMALL, run_cli
 from dwrseg_rt.checkpoint import FORMAT, ModelInfo, load_checkpoint, read_checkpoint
 from dwrseg_rt.errors import UserError
+from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.io.outputs import atomic_write
 from dwrseg_rt.io.video import VideoWriter
 from media import make_video, probe
@@ -297,7 +298,7 @@ def test_15_another_models_onnx_with_our_sidecar_is_refused_at_load(checkpoint, 
         def forward(self, x):
             return x.mean(1)
 
-    torch.onnx.export(Other(), (torch.zeros(1, 3, SMALL[1], SMALL[0]),), str(onnx), output_names=["scores"], dynamo=False)
+    torch.onnx.export(Other(), (torch.zeros(1, 3, SMALL[1], SMALL[0]),), str(onnx), output_names=["scores"], **TORCHSCRIPT_EXPORT)
     result = run_cli("video", make_video(tmp_path / "c.mp4", frames=1), "-o", tmp_path / "o.mp4", "--weights", onnx,
                      "--backend", "onnxruntime")
     assert one_line_failure(result, "no class_map output")
@@ -365,7 +366,7 @@ def test_20_a_report_path_that_is_a_folder_is_refused_before_the_work(checkpoint
 
 
 def test_21_a_damaged_export_cache_entry_is_exported_again(checkpoint, tmp_path):
-    from dwrseg_rt.runtime.backends import export_cache_path
+    from dwrseg_rt.runtime.cache import export_cache_path
 
     clip = make_video(tmp_path / "c.mp4", frames=2)
     args = ("--weights", checkpoint, "--backend", "onnxruntime", "--force")

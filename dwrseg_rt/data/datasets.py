@@ -179,15 +179,37 @@ def check_label_values(label: np.ndarray, num_classes: int, source: str) -> None
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image; PNGs are read from their header alone."""
+    """(width, height) of an image; PNGs and JPEGs are read from their headers alone (no
+    decode, so a huge photo costs nothing), others are decoded."""
     with open(path, "rb") as handle:
         head = handle.read(24)
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if head[:2] == b"\xff\xd8":
+            size = jpeg_size(handle)
+            if size is not None:
+                return size
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # e.g. a header past OpenCV's pixel limit
+        image = None
     if image is None:
         raise UserError(f"cannot read image {path}")
     return image.shape[1], image.shape[0]
+
+
+def jpeg_size(handle) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame marker, or None if there is none."""
+    handle.seek(2)
+    while True:
+        marker = handle.read(4)
+        if len(marker) < 4 or marker[0] != 0xFF:
+            return None
+        kind, length = marker[1], int.from_bytes(marker[2:4], "big")
+        if 0xC0 <= kind <= 0xCF and kind not in (0xC4, 0xC8, 0xCC):
+            frame = handle.read(5)
+            return (int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big")) if len(frame) == 5 else None
+        handle.seek(length - 2, 1)
 
 
 def check_files(files: SegmentationFiles) -> None:

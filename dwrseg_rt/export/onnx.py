@@ -8,6 +8,7 @@ the graph in memory (`with_logits`).
 from __future__ import annotations
 
 import copy
+import inspect
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from dwrseg_rt.io.outputs import atomic_write
 
 OPSET = 17
 GRAPH_REVISION = 2  # bump when the exported graph changes, so cached exports are made again
+# torch >= 2.5 can export with dynamo; the TorchScript exporter is the one this graph is made
+# and tested with. torch 2.1-2.4 (NVIDIA's JetPack 6 wheels) have no `dynamo` argument at all.
+TORCHSCRIPT_EXPORT = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 class DeployModel(nn.Module):
@@ -54,7 +58,7 @@ def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, 
     def write(temp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
-            torch.onnx.export(deploy, (dummy,), str(temp), opset_version=OPSET, dynamo=False,
+            torch.onnx.export(deploy, (dummy,), str(temp), opset_version=OPSET, **TORCHSCRIPT_EXPORT,
                               input_names=["image"], output_names=["class_map"],
                               dynamic_axes={"image": {0: "batch"}, "class_map": {0: "batch"}})
 

@@ -13,7 +13,7 @@ int8 against 0.3 ms in fp32 at 1024x512.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,9 @@ import numpy as np
 from dwrseg_rt.io.outputs import atomic_write
 
 QUANTIZED_OPS = ["Conv", "Add", "Concat", "MaxPool", "Resize", "Relu"]  # BatchNormalization (the decoder's) stays fp32
+# Bump whenever the recipe changes (ops quantized, nodes kept fp32, calibration preprocessing):
+# it is part of the INT8 cache key, so a warm cache never serves a model of the old recipe.
+RECIPE_REVISION = 2
 
 
 def multiplier_depthwise(graph) -> list[str]:
@@ -50,7 +53,7 @@ def fp32_nodes(graph) -> list[str]:
         node = producers[node.input[0]]
 
 
-def quantize_int8(source: Path, target: Path, batches: list[np.ndarray],
+def quantize_int8(source: Path, target: Path, batches: Sequence[np.ndarray],
                   on_batch: Callable[[], None] | None = None) -> None:
     """Write the INT8 twin of the fp32 export `source` to `target` (atomically), calibrated
     on `batches` ((1, 3, h, w) network inputs). `on_batch` is called per calibration frame."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +19,7 @@ import torch
 from dwrseg_rt.checkpoint import ModelInfo, load_checkpoint, read_sidecar, write_sidecar
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import EngineOptions
+from dwrseg_rt.runtime.cache import cache_dir, export_cache_path, file_digest, open_cached
 from dwrseg_rt.runtime.cuda import CudaBackend
 
 BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
@@ -83,46 +82,18 @@ class OnnxRuntimeBackend:
         return class_map.astype(np.uint8, copy=False)
 
 
-def cache_dir() -> Path:
-    """Where exported ONNX files (and later engines) are cached between runs."""
-    root = os.environ.get("DWRSEG_RT_CACHE") or Path.home() / ".cache" / "dwrseg-rt"
-    return Path(root)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def open_cached(path: Path, make: Callable[[Path], None], threads: int | None = None, precision: str = "fp32") -> OnnxRuntimeBackend:
-    """onnxruntime on a cached export, made first by `make(path)` when it is missing; one that
-    no longer loads (damaged, truncated) is made again. Opening it is the check."""
-    if path.is_file():
-        try:
-            return OnnxRuntimeBackend(path, threads, precision)
-        except UserError:
-            path.unlink()
-    make(path)
-    return OnnxRuntimeBackend(path, threads, precision)
-
-
-def export_cache_path(weights: Path, size: tuple[int, int], variant: str = "") -> Path:
-    """Where the ONNX export of these weights at this size is cached (`variant`: e.g. TensorRT's
-    int32 ids); the graph revision is in the name, so a changed exporter never reuses an old file."""
-    from dwrseg_rt.export.onnx import GRAPH_REVISION
-
-    return cache_dir() / "onnx" / f"{file_digest(weights)[:16]}_{size[0]}x{size[1]}_r{GRAPH_REVISION}{variant}.onnx"
-
-
 def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int],
                 threads: int | None = None) -> OnnxRuntimeBackend:
     """onnxruntime on the ONNX export of these weights at this size, exported once and reused."""
     from dwrseg_rt.export.onnx import export_onnx
 
-    return open_cached(export_cache_path(weights, size), lambda path: export_onnx(model, info, path, size, check=False), threads)
+    return open_cached(export_cache_path(weights, size), lambda path: export_onnx(model, info, path, size, check=False),
+                       lambda path: OnnxRuntimeBackend(path, threads), has_sidecar)
+
+
+def has_sidecar(path: Path) -> bool:
+    """A cache entry is complete only with its sidecar (written after the model file)."""
+    return path.with_name(path.name + ".json").is_file()
 
 
 ORT_CALIBRATION_LIMIT = 64  # frames: ranges settle long before, and calibration holds them all in memory
@@ -132,33 +103,38 @@ def cached_int8(source: Path, info: ModelInfo, size: tuple[int, int], images: li
                 threads: int | None = None) -> OnnxRuntimeBackend:
     """onnxruntime on the INT8 twin of the fp32 export `source`, calibrated on `images` (from
     `calibration_images`; None: synthetic streets), built once with a progress bar; the key holds
-    the export's hash, the calibration set's digest and the onnxruntime version."""
+    the export's hash, the calibration set's digest, the quantization recipe's revision and the
+    onnxruntime version. Says which calibration the model came from every time one is used."""
     import json
 
     import onnxruntime as ort
+    from rich.console import Console
 
-    from dwrseg_rt.export.calibration import calibration_digest
+    from dwrseg_rt.export.calibration import calibration_digest, describe_calibration
+    from dwrseg_rt.export.quantize import RECIPE_REVISION
 
-    fields = {"onnx": file_digest(source), "calibration": calibration_digest(images), "onnxruntime": ort.__version__}
+    fields = {"onnx": file_digest(source), "calibration": calibration_digest(images), "onnxruntime": ort.__version__,
+              "recipe": RECIPE_REVISION}
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    console = Console(stderr=True)
+    console.print(f"INT8 calibrated on {describe_calibration(images)}"
+                  + ("; your own camera frames are better: --calibration DIR" if images is None else ""))
 
     def quantize(path: Path) -> None:
-        from rich.console import Console
         from rich.progress import Progress
 
         from dwrseg_rt.export.calibration import calibration_batches
         from dwrseg_rt.export.quantize import quantize_int8
 
-        batches = calibration_batches(images, info, size)  # an unreadable image fails here, before any work
-        console = Console(stderr=True)
-        if images is None:
-            console.print("calibrating INT8 on synthetic streets; your own camera frames are better: --calibration DIR")
+        batches = calibration_batches(images, info, size)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"calibrating INT8 on {len(batches)} frames (once; cached)", total=len(batches))
             quantize_int8(source, path, batches, on_batch=lambda: progress.advance(task))
-        write_sidecar(path, info, inference_size=list(size), precision="int8", source=source.name, **fields)
+        write_sidecar(path, info, inference_size=list(size), precision="int8", source=source.name,
+                      calibrated_on=describe_calibration(images), **fields)
 
-    return open_cached(cache_dir() / "onnx" / f"{source.stem}_int8_{key}.onnx", quantize, threads, "int8")
+    return open_cached(cache_dir() / "onnx" / f"{source.stem}_int8_{key}.onnx", quantize,
+                       lambda path: OnnxRuntimeBackend(path, threads, "int8"), has_sidecar)
 
 
 def resolve_backend(name: str) -> str:

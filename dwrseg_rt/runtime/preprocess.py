@@ -19,24 +19,36 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def normalize(images: np.ndarray, mean, std) -> np.ndarray:
-    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 (x - mean) / std."""
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 (x - mean) / std, C-contiguous: this
+    buffer is handed to runtimes by pointer (TensorRT's calibrator), which read it as NCHW."""
     scale = (1.0 / np.asarray(std, np.float32)).reshape(1, 3, 1, 1)
     shift = (np.asarray(mean, np.float32)).reshape(1, 3, 1, 1)
-    chw = images.transpose(0, 3, 1, 2).astype(np.float32)
-    return (chw - shift) * scale
+    chw = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
+    chw -= shift
+    chw *= scale
+    return chw
 
 
-def preprocess_tensor(images: torch.Tensor, size: tuple[int, int], mean, std, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def normalization_tensors(mean, std, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean and std as (1, 3, 1, 1) float32 on `device`: made once per backend, because a copy
+    from pageable host memory to the GPU waits for all the work queued on it."""
+    return (torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).to(device),
+            torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).to(device))
+
+
+def preprocess_tensor(images: torch.Tensor, size: tuple[int, int], mean: torch.Tensor, std: torch.Tensor,
+                      dtype: torch.dtype = torch.float32, channels_last: bool = True) -> torch.Tensor:
     """The device twin of resize_frame + normalize: (N, H, W, 3) uint8 on any device ->
-    (N, 3, h, w) normalised, bilinear like cv2.INTER_LINEAR (no antialias, half-pixel centres)."""
+    (N, 3, h, w) normalised, bilinear like cv2.INTER_LINEAR (no antialias, half-pixel centres).
+    `mean`/`std` come from `normalization_tensors` on the images' device (no per-frame copy);
+    `channels_last` for torch's convolutions, linear NCHW for TensorRT engines."""
     width, height = size
     x = images.permute(0, 3, 1, 2).float()
     if x.shape[-2:] != (height, width):
         x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
         x = x.round_()  # the CPU path resizes in uint8 (bilinear weights are convex: no clamp needed)
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    return ((x - mean_t) / std_t).to(dtype).contiguous(memory_format=torch.channels_last)
+    x = ((x - mean) / std).to(dtype)
+    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def resize_class_map_tensor(class_map: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -68,9 +68,30 @@ class Segmenter:
         """The class maps of a `submit`, in the frames' order."""
         return self.backend.collect(pending, self.timer) if self.on_device else pending
 
+    def warmup(self, frame: np.ndarray) -> None:
+        """One untimed pass on a frame of the coming size, so start-up costs (cuDNN autotuning,
+        CUDA-graph capture, onnxruntime's first-run allocations) stay out of the timings; the
+        stage timer starts afresh."""
+        if self.on_device:
+            self.backend.warmup([frame], self.size, self.info.mean, self.info.std)
+        else:
+            self.backend.infer(self.preprocess([frame]))
+        self.timer.reset()
+
     def segment_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size."""
-        return self.collect(self.submit(frames))
+        """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size. On a GPU a
+        batch is one size, so frames are grouped by size there (all groups queued, then collected)."""
+        if not self.on_device:
+            return self.collect(self.submit(frames))
+        groups: dict[tuple, list[int]] = {}
+        for index, frame in enumerate(frames):
+            groups.setdefault(frame.shape, []).append(index)
+        pending = [(indices, self.submit([frames[i] for i in indices])) for indices in groups.values()]
+        class_maps: list = [None] * len(frames)
+        for indices, work in pending:
+            for index, class_map in zip(indices, self.collect(work)):
+                class_maps[index] = class_map
+        return class_maps
 
     def segment(self, frame: np.ndarray) -> np.ndarray:
         return self.segment_batch([frame])[0]

@@ -17,6 +17,7 @@ from dwrseg_rt.export.tensorrt import (
     engine_cache_key,
     import_tensorrt,
     plan_build,
+    trt_logger,
 )
 from dwrseg_rt.runtime.cuda import CudaBackend, CudaExecution, require_cuda
 
@@ -39,7 +40,11 @@ class TensorRTBackend(CudaBackend):
         require_cuda()
         self.engine_path = engine_path
         self.info, sidecar = read_sidecar(engine_path)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        runtime = trt.Runtime(trt_logger(trt))
+        if sidecar.get("dla_core") is not None:  # a DLA engine runs on the core it was built for
+            if runtime.num_DLA_cores == 0:
+                raise UserError(f"{engine_path.name} was built for DLA core {sidecar['dla_core']}, and this device has no DLA")
+            runtime.DLA_core = int(sidecar["dla_core"])
         self.engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if self.engine is None:
             raise UserError(f"{engine_path.name} does not load here: an engine runs only on the GPU model and TensorRT version "
@@ -52,12 +57,14 @@ class TensorRTBackend(CudaBackend):
         self.size = tuple(sidecar["inference_size"])
         self.max_batch = int(sidecar.get("batch", 1))
         self.name = f"tensorrt-{sidecar.get('precision', 'fp32')}"
-        self.execution = CudaExecution(self._run, torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name)))
+        # engines take linear NCHW: preprocessing writes it directly (no channels_last round trip)
+        self.execution = CudaExecution(self._run, torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name)),
+                                       channels_last=False)
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.shape[0] > self.max_batch:  # more frames than the engine's profile takes: in turns
             return torch.cat([self._run(part) for part in batch.split(self.max_batch)])
-        batch = batch.contiguous()  # engines take linear NCHW
+        batch = batch.contiguous()  # a no-op for what CudaExecution hands over
         if not self.context.set_input_shape(self.input_name, tuple(batch.shape)):
             raise UserError(f"this engine does not accept input {tuple(batch.shape)}: it was built for "
                             f"{self.size[0]}x{self.size[1]}, batch <= {self.max_batch}")
@@ -73,7 +80,7 @@ def cached_engine(weights: Path, model: torch.nn.Module, info: ModelInfo, size: 
                   options: EngineOptions | None = None, log=print) -> Path:
     """The engine for these weights on this GPU/TensorRT/precision/shape: built once, then reused."""
     from dwrseg_rt.export.onnx import export_onnx
-    from dwrseg_rt.runtime.backends import cache_dir, export_cache_path, file_digest
+    from dwrseg_rt.runtime.cache import cache_dir, export_cache_path, file_digest
 
     trt = import_tensorrt()
     require_cuda()
@@ -85,7 +92,8 @@ def cached_engine(weights: Path, model: torch.nn.Module, info: ModelInfo, size: 
     gpu = torch.cuda.get_device_name()
     calibration = calibration_digest(calibration_images(options.calibration, TRT_CALIBRATION_LIMIT)) if plan.calibrate else ""
     key = engine_cache_key(gpu, torch.cuda.get_device_capability(), trt.__version__, file_digest(onnx_path), precision,
-                           (options.batch, 3, size[1], size[0]), calibration, options.dla_core)
+                           (options.batch, 3, size[1], size[0]), calibration, options.dla_core,
+                           torch.cuda.get_device_properties(0).multi_processor_count)
     engine = cache_dir() / "engines" / f"{key}.engine"
     if options.force_rebuild or not engine.is_file():
         log(f"building a TensorRT {trt.__version__} {precision} engine for {gpu} (first use: this takes minutes; cached as {engine})")

@@ -25,6 +25,10 @@ class StageTimer:
         finally:
             self.add(name, time.perf_counter() - start)
 
+    def reset(self) -> None:
+        with self._lock:
+            self._samples.clear()
+
     def add(self, name: str, seconds: float) -> None:
         with self._lock:
             self._samples[name].append(seconds)

@@ -29,7 +29,8 @@ from dwrseg_rt.data.datasets import DATASETS, SegmentationFiles, check_files, im
 from dwrseg_rt.data.labels import BUILTIN_CLASS_MAPS, LabelSet
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.model import VARIANTS, build_model
-from dwrseg_rt.runtime.backends import TorchBackend, file_digest
+from dwrseg_rt.runtime.backends import TorchBackend
+from dwrseg_rt.runtime.cache import file_digest
 from dwrseg_rt.runtime.preprocess import normalize
 from dwrseg_rt.runtime.segmenter import Segmenter
 from dwrseg_rt.train.augment import AugmentConfig, augment
@@ -81,9 +82,13 @@ class TrainConfig:
     val_every: int | None = None  # steps; default: ten times per run; 0: never
     save_every: int | None = None  # steps between last.pt writes; default: twenty times per run
     amp: bool = True  # mixed precision, on CUDA only
+    cpu_bf16: bool = False  # bf16 autocast on a CPU with native bf16: faster steps, but see cpu_has_bf16
     tensorboard: bool = False
     run_dir: Path | None = None  # last.pt, best.pt, log.csv; default: <output stem>_run/
     init: Path | None = None  # start from these weights (fine-tuning), e.g. Cityscapes -> CamVid
+    robust: bool = False  # aspect jitter and camera effects (augment.py): for streets the data never showed
+    focus_rare: float = 0.0  # probability of a crop centred on a rare class
+    class_weights: bool = False  # weigh rare classes up in the loss (square root of inverse frequency)
     recipe: str | None = None  # set from the data by resolve()
 
     def __post_init__(self) -> None:
@@ -103,9 +108,9 @@ class TrainConfig:
         self.scale = tuple(self.scale or defaults["scale"])
         self.input_size = tuple(self.input_size or defaults["input_size"])
 
-    @property
-    def augmentation(self) -> AugmentConfig:
-        return AugmentConfig(crop=self.crop, scale=self.scale)
+    def augmentation(self, rare: tuple[int, ...] = ()) -> AugmentConfig:
+        return AugmentConfig(crop=self.crop, scale=self.scale, aspect=(0.75, 1.33) if self.robust else (1.0, 1.0),
+                             photometric=self.robust, focus=rare, focus_prob=self.focus_rare if rare else 0.0)
 
     def to_dict(self) -> dict:
         def plain(value):
@@ -151,6 +156,37 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return (self.batches - self.skip) * self.batch_size
+
+
+RARE_SHARE = 0.025  # a class under this share of the labelled pixels is rare
+
+
+def class_shares(files: SegmentationFiles) -> np.ndarray:
+    """Each class's share of all labelled pixels of the training set."""
+    from dwrseg_rt.data.datasets import read_label
+
+    counts = np.zeros(files.labels.num_classes, np.int64)
+    for (_, label_path), lut in zip(files.pairs, files.luts):
+        counts += np.bincount(read_label(label_path, lut).ravel(), minlength=256)[: len(counts)]
+    return counts / max(1, counts.sum())
+
+
+def rarity_weights(shares: np.ndarray, cap: float = 5.0) -> torch.Tensor:
+    """sqrt(median share / share), capped: the median class weighs 1, a class 16x rarer 4."""
+    seen = shares[shares > 0]
+    weights = np.sqrt(np.median(seen) / np.maximum(shares, 1e-12)) if seen.size else np.ones_like(shares)
+    return torch.tensor(np.clip(weights, 0.5, cap), dtype=torch.float32)
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic (AVX-512 BF16 or AMX), where bf16 autocast trains ~1.6x faster
+    than fp32 (benchmarks/results/train-speed.json); elsewhere it is emulated and slower.
+    Opt-in only: a CamVid fine-tuning run at lr 0.006 diverged (NaN loss) at step 90 in bf16."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def poly_lr(step: int, total: int, base: float, power: float, warmup: int) -> float:
@@ -258,12 +294,24 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
     check_files(files)
     if val_files is not None:
         check_files(val_files)
-    dataset = AugmentedDataset(files, config.augmentation, config.seed)
+    shares = class_shares(files) if config.focus_rare or config.class_weights else None
+    rare = tuple(int(i) for i in np.flatnonzero((shares > 0) & (shares < RARE_SHARE))) if shares is not None else ()
+    if shares is not None:
+        say("rare classes (< 2.5% of labelled pixels): " + (", ".join(f"{labels.classes[i]} {shares[i] * 100:.1f}%" for i in rare) or "none"))
+    dataset = AugmentedDataset(files, config.augmentation(rare), config.seed)
     per_rank = max(1, min(config.batch_size, len(dataset)) // ddp.world)
     sampler = EpochSampler(len(dataset), per_rank, config.seed, ddp.rank, ddp.world)
     if sampler.batches == 0:
         raise UserError(f"{len(dataset)} training images are fewer than one batch of {per_rank * ddp.world}")
     total = config.iterations or config.epochs * sampler.batches
+    if resume is not None:
+        state = load_resume_state(resume, config)
+        saved_total = state["total"]
+        total = config.iterations or saved_total
+        if total <= state["step"]:
+            raise UserError(f"--resume: {resume} already trained {state['step']} steps; --iterations {total} leaves nothing to do")
+        if total != saved_total:
+            say(f"--resume: --iterations {total} replaces the run's planned {saved_total} steps (the poly schedule is stretched from step {state['step']})")
     val_every = config.val_every or max(1, total // 10)
     save_every = config.save_every or max(1, total // 20)
     say(f"recipe {config.recipe}: {len(files)} images ({config.train_split}{''.join(f' + {k}' for k, _ in config.mix)}), "
@@ -292,17 +340,19 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
     optimizer = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                                 lr=config.lr, momentum=config.momentum)
     use_amp = config.amp and ddp.device.type == "cuda"
+    bf16 = config.cpu_bf16 and ddp.device.type == "cpu"
+    if bf16:
+        say("bf16 autocast on the CPU" + ("" if cpu_has_bf16() else " (this CPU has no native bf16: expect it to be slower)"))
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     step, best, started = 0, -1.0, time.time()
     if resume is not None:
-        state = load_resume_state(resume, config)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
-        step, best, total = state["step"], state["best_miou"], state["total"]
+        step, best = state["step"], state["best_miou"]
         set_rng_state(state["rng"])
     network = torch.nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
-    criterion = OhemCrossEntropy()
+    criterion = OhemCrossEntropy(class_weights=rarity_weights(shares) if config.class_weights else None)
     info = ModelInfo(config.variant, list(labels.classes), [list(c) for c in labels.palette], config.input_size, mean, std, labels.name)
     if ddp.main:
         config.run_dir.mkdir(parents=True, exist_ok=True)
@@ -330,8 +380,9 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
                     group["lr"] = lr
                 images = images.to(ddp.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 targets = targets.to(ddp.device, non_blocking=True)
-                with torch.autocast(ddp.device.type, dtype=torch.float16, enabled=use_amp):
-                    loss = criterion(network(images), targets)
+                with torch.autocast(ddp.device.type, dtype=torch.bfloat16 if bf16 else torch.float16, enabled=use_amp or bf16):
+                    logits = network(images)
+                loss = criterion(logits.float(), targets)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -376,7 +427,7 @@ def info_with(info: ModelInfo, config: TrainConfig, step: int, total: int, loss:
         "mix": [f"{kind}:{root}" for kind, root in config.mix], "crop": list(config.crop), "scale": list(config.scale), "lr": config.lr,
         "final_loss": loss, "seconds": round(time.time() - started, 1), "seed": config.seed,
         "date": datetime.date.today().isoformat(), "dwrseg_rt": __version__, "torch": str(torch.__version__),
-        "recipe": {k: getattr(config, k) for k in ("momentum", "weight_decay", "power", "warmup")},
+        "recipe": {k: getattr(config, k) for k in ("momentum", "weight_decay", "power", "warmup", "robust", "focus_rare", "class_weights")},
     }
     if config.init is not None:
         training["init"] = init_source(config.init)

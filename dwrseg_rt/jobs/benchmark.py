@@ -30,21 +30,24 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 
 def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch: int = 1, warmup: int = 3,
-                iterations: int = 20, precision: str | None = None, calibration: Path | None = None) -> dict:
-    """Throughput and latency of the model on a realistic frame at the inference size.
+                iterations: int = 20, precision: str | None = None, calibration: Path | None = None,
+                camera: tuple[int, int] | None = None) -> dict:
+    """Throughput and latency of the model on a realistic frame at the inference size, or with
+    `camera`, on frames of that size (resize in, class map back out: what a camera costs).
 
-    CPU backends: the backend alone on a preprocessed batch. CUDA backends: the device path
-    (pinned H2D, GPU preprocessing, network, argmax, D2H), with H2D / compute / D2H from CUDA
-    events. Latency is one batch at a time, submit to result; throughput keeps as many
-    batches in flight as the pipeline does (trtexec's overlap), so it can exceed 1/latency.
+    CPU backends: the backend alone on a preprocessed batch (with `camera`: preprocessing and
+    postprocessing too). CUDA backends: the device path (pinned H2D, GPU preprocessing,
+    network, argmax, D2H), with H2D / compute / D2H from CUDA events. Warm-up runs before the
+    clock. Latency is one batch at a time, submit to result; throughput keeps as many batches
+    in flight as the pipeline does (trtexec's overlap), so it can exceed 1/latency.
     """
     from dwrseg_rt.export.onnx import sample_image
 
     runner, info, inference_size = load_backend(weights, backend, size, precision=precision,
                                                 engine=EngineOptions(calibration, batch=batch))
     segmenter = Segmenter(runner, info, inference_size)
-    frames = [sample_image(inference_size)] * batch
-    if segmenter.on_device:
+    frames = [sample_image(camera or inference_size)] * batch
+    if segmenter.on_device or camera is not None:
         submit, collect = (lambda: segmenter.submit(frames)), segmenter.collect
     else:
         inputs = segmenter.preprocess(frames)
@@ -72,6 +75,7 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
     throughput = batch * iterations / overlapped(iterations) if segmenter.in_flight > 1 else batch * 1000.0 / stats["mean"]
     result = {
         "mode": "model", "backend": runner.name, "precision": precision, "size": list(inference_size), "batch": batch,
+        "frame_size": list(camera or inference_size),
         "warmup": warmup, "iterations": iterations, "in_flight": segmenter.in_flight, "throughput_fps": throughput,
         "latency_ms": stats, "high_variance": stats["cv"] > 0.1,
     }
@@ -111,25 +115,29 @@ def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, cl
     renderer = Renderer(segmenter.info.palette, segmenter.info.classes)
     with tempfile.TemporaryDirectory() as folder:
         result = VideoJob(VideoFileSource(clip), Path(folder) / "bench.mp4", segmenter, renderer, input_path=clip).run()
-    return {"mode": "pipeline", "clip": str(clip), **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}
+    return {"mode": "pipeline", "clip": clip.name, **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}
 
 
 DEFAULT_RUNS = [("torch", None), ("onnxruntime", "fp32"), ("onnxruntime", "int8")]
 
 
 def run_benchmarks(weights: Path, runs: list[tuple[str, str | None]], size: tuple[int, int] | None, clip: Path | None,
-                   batch: int = 1, warmup: int = 3, iterations: int = 20, calibration: Path | None = None) -> dict:
+                   batch: int = 1, warmup: int = 3, iterations: int = 20, calibration: Path | None = None,
+                   camera: tuple[int, int] | None = None) -> dict:
     """Each (backend, precision) of `runs` model-only, and on `clip` through the pipeline, one
-    after the other in one process (so their ratios compare); one JSON-ready report."""
+    after the other in one process (so their ratios compare); one JSON-ready report. Paths are
+    recorded by name and hash, not as this machine's absolute paths."""
     from dwrseg_rt.environment import environment_report
+    from dwrseg_rt.runtime.cache import file_digest
 
-    report: dict = {"machine": environment_report(), "settings": {"weights": str(weights), "size": size and list(size), "batch": batch,
-                    "runs": [list(run) for run in runs], "calibration": calibration and str(calibration),
-                    "warmup": warmup, "iterations": iterations, "clip": clip and str(clip)}, "results": []}
+    report: dict = {"machine": environment_report(), "settings": {
+        "weights": weights.name, "weights_sha256": file_digest(weights), "size": size and list(size), "batch": batch,
+        "camera": camera and list(camera), "runs": [list(run) for run in runs], "calibration": calibration and calibration.name,
+        "warmup": warmup, "iterations": iterations, "clip": clip and clip.name}, "results": []}
     if clip is not None:
         report["stages_alone"] = bench_stages_alone(clip)
     for backend, precision in runs:
-        model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration)
+        model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration, camera)
         entry = {"backend": model["backend"], "model": model}
         if clip is not None:
             pipeline = bench_pipeline(weights, backend, size, clip, precision, calibration)
