@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -109,12 +110,20 @@ def save_checkpoint(path: str | Path, model: DWRSeg, info: ModelInfo, half: bool
     atomic_write(Path(path), lambda temp: torch.save(payload, temp))
 
 
+def load_tensors(path: Path):
+    """torch.load of tensors and plain data only (never code); torch 2.1-2.3's TypedStorage
+    deprecation warning, which every load printed there, is not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = load_tensors(path)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
         raise UserError(f"cannot read {path} as a dwrseg-rt checkpoint ({exc.__class__.__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

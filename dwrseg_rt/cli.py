@@ -578,8 +578,9 @@ def ros_dds(
     """
     from dwrseg_rt.export.tensorrt import EngineOptions
     from dwrseg_rt.jobs.segment import load_segmenter
-    from dwrseg_rt.ros.dds import run_bridge
+    from dwrseg_rt.ros.dds import check_bridge_arguments, run_bridge
 
+    check_bridge_arguments(input_topic, namespace, reliability)  # before the model: a typo costs nothing
     segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration))
     stats = run_bridge(segmenter, input_topic, compressed, domain, reliability, namespace, alpha, count, log=err.print)
     out.print(f"processed {stats.frames} frames ({stats.errors} unusable)")

@@ -47,6 +47,22 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DWRSEG_RT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+def half_export_runs_here() -> bool:
+    """fp16 convolutions run here (the half export traces them): on a GPU, or a CPU with torch >= 2.2."""
+    import torch
+
+    if torch.cuda.is_available():
+        return True
+    try:
+        torch.nn.functional.conv2d(torch.zeros(1, 1, 3, 3, dtype=torch.half), torch.zeros(1, 1, 1, 1, dtype=torch.half))
+        return True
+    except RuntimeError:
+        return False
+
+
+needs_half_conv = pytest.mark.skipif(not half_export_runs_here(), reason="no fp16 convolution on this CPU's torch (< 2.2)")
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The real `dwrseg-rt` in a subprocess: exit codes and stderr as a user sees them."""
     env = {**os.environ, "COLUMNS": "200"}

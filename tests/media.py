@@ -12,11 +12,13 @@ from dwrseg_rt.data.synth import Street
 
 
 def make_video(path: Path, frames: int = 10, size: tuple[int, int] = (256, 128), fps: int = 25,
-               audio: bool = False, pts_ms: list[int] | None = None, codec: str = "libx264") -> Path:
-    """A synthetic drive; `pts_ms` gives variable frame timing; `audio` adds an AAC sine track."""
+               audio: bool = False, pts_ms: list[int] | None = None, codec: str = "libx264", streamable: bool = False) -> Path:
+    """A synthetic drive; `pts_ms` gives variable frame timing; `audio` adds an AAC sine track;
+    `streamable` puts the index first, as files served over HTTP have it (a reader then needs no
+    range requests: older FFmpeg, PyAV 12's, cannot play a plain file from a server without them)."""
     width, height = size
     street = Street(11, width + width % 2, height + height % 2)
-    container = av.open(str(path), "w")
+    container = av.open(str(path), "w", options={"movflags": "faststart"} if streamable else {})
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p" if codec == "libx264" else "yuv420p"
     if pts_ms is not None:

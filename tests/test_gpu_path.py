@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import needs_half_conv, run_cli
 from dwrseg_rt.checkpoint import SHIPPED_WEIGHTS, load_checkpoint
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import engine_cache_key, plan_build, trt_major
@@ -119,7 +119,7 @@ def agreements(maps, reference) -> list[float]:
 AGREEMENT = 0.995
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.float32, pytest.param(torch.float16, marks=needs_half_conv)])
 def test_the_device_step_segments_like_the_host_path(dtype):
     """`segment_tensor` is what the CUDA backends enqueue on the GPU. Run here on the CPU, in
     fp32 and in the torch-CUDA backend's fp16 + channels_last, it must match the host path."""
@@ -138,6 +138,7 @@ def test_the_device_step_segments_like_the_host_path(dtype):
     assert got.dtype == torch.uint8 and tuple(got.shape) == (2, 170, 300)
     assert min(agreements(got.numpy(), expected)) > AGREEMENT
 
+@needs_half_conv
 def test_the_half_precision_onnx_for_tensorrt_11_keeps_fp32_io_and_agrees(checkpoint, tmp_path):
     """TensorRT 11 builds fp16 only as a strongly typed network from this export: fp16 weights,
     fp32 image in, int32 class map out; it must still segment like the fp32 model."""

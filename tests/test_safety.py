@@ -22,7 +22,7 @@ from dwrseg_rt.checkpoint import FORMAT, ModelInfo, load_checkpoint, read_checkp
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.io.outputs import atomic_write
-from dwrseg_rt.io.video import VideoWriter
+from dwrseg_rt.io.video import VideoWriter, copy_stream
 from media import make_video, probe
 
 
@@ -204,7 +204,7 @@ def faststart_copy_cut(source: Path, target: Path, keep: float) -> Path:
     """The clip remuxed with its index first (as cameras and phones write), then cut short."""
     remuxed = target.with_suffix(".full.mp4")
     with av.open(str(source)) as src, av.open(str(remuxed), "w", options={"movflags": "faststart"}) as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
+        stream = copy_stream(dst, src.streams.video[0])
         for packet in src.demux(src.streams.video[0]):
             if packet.dts is not None:
                 packet.stream = stream

@@ -176,7 +176,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_live_stream_takes_the_newest_frame_and_counts_drops(checkpoint, tmp_path):
-    make_video(tmp_path / "cam.mp4", frames=120, size=(128, 64))
+    make_video(tmp_path / "cam.mp4", frames=120, size=(128, 64), streamable=True)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _QuietHandler(*a, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -52,8 +52,11 @@ def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, 
                 class_dtype: torch.dtype = torch.uint8, half: bool = False) -> dict:
     """Write `path` (+ `path.json` sidecar) atomically; with `check`, compare onnxruntime to torch."""
     width, height = size
-    deploy = DeployModel(model, class_dtype, half)
-    dummy = torch.zeros(1, 3, height, width)
+    # A half-precision graph is traced on the GPU where there is one: torch before 2.2 has no
+    # fp16 convolution on the CPU (the TensorRT 11 machines that need this export have a GPU).
+    device = "cuda" if half and torch.cuda.is_available() else "cpu"
+    deploy = DeployModel(model, class_dtype, half).to(device)
+    dummy = torch.zeros(1, 3, height, width, device=device)
 
     def write(temp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():

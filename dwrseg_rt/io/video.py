@@ -80,6 +80,14 @@ class VideoReader:
         self.close()
 
 
+def copy_stream(container, stream):
+    """An output stream with `stream`'s codec and parameters, for copying packets unchanged:
+    `add_stream_from_template` on PyAV >= 13, `add_stream(template=...)` on 12."""
+    if hasattr(container, "add_stream_from_template"):
+        return container.add_stream_from_template(stream)
+    return container.add_stream(template=stream)
+
+
 class AudioCopy:
     """Copies an input's first audio track into an output container, packet for packet
     (no re-encoding), interleaved with the video as it is written."""
@@ -87,7 +95,7 @@ class AudioCopy:
     def __init__(self, source: Path, container) -> None:
         self.input = av.open(str(source))
         self.in_stream = self.input.streams.audio[0]
-        self.out_stream = container.add_stream_from_template(self.in_stream)
+        self.out_stream = copy_stream(container, self.in_stream)
         self.container = container
         self.packets = self.input.demux(self.in_stream)
         self.pending = None

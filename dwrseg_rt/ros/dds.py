@@ -143,21 +143,29 @@ def subscribers(writer) -> int:
     return writer.get_publication_matched_status().current_count
 
 
+def check_bridge_arguments(topic: str, namespace: str, reliability: str) -> None:
+    """What can be wrong with the command line, checked before any model is loaded, and
+    whether CycloneDDS is there at all."""
+    check_ros_name(topic, "--input-topic")
+    check_ros_name(namespace, "--namespace", empty_ok=True)
+    if reliability not in ("reliable", "best_effort"):
+        raise UserError(f"--reliability must be best_effort or reliable, not {reliability!r}")
+    if IdlStruct is None:
+        raise UserError("the DDS bridge needs CycloneDDS: pip install 'dwrseg-rt[ros]' (or pip install cyclonedds)")
+
+
 def run_bridge(segmenter: Segmenter, topic: str, compressed: bool = False, domain: int = 0, reliability: str = "reliable",
                namespace: str = "", alpha: float = 0.5, count: int | None = None, log: Callable[[str], None] = print,
                log_period: float = 5.0) -> NodeStats:
     """Subscribe to `topic`, publish the three outputs and timing; run until `count` frames
     (or forever) or Ctrl+C. The reader keeps only the newest sample (KeepLast 1)."""
-    if IdlStruct is None:
-        raise UserError("the DDS bridge needs CycloneDDS: pip install 'dwrseg-rt[ros]' (or pip install cyclonedds)")
+    check_bridge_arguments(topic, namespace, reliability)
     from cyclonedds.core import ReadCondition, SampleState, ViewState, InstanceState, WaitSet
     from cyclonedds.domain import DomainParticipant
     from cyclonedds.pub import DataWriter
     from cyclonedds.sub import DataReader
     from cyclonedds.util import duration
 
-    check_ros_name(topic, "--input-topic")
-    check_ros_name(namespace, "--namespace", empty_ok=True)
     profile = qos(reliability)
     participant = DomainParticipant(domain)
     source = input_topic(topic, compressed)

@@ -8,6 +8,7 @@ continues exactly where a run stopped; Ctrl+C writes `last.pt` before exiting.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import math
@@ -23,7 +24,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dwrseg_rt import __version__
-from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_checkpoint
+from dwrseg_rt.checkpoint import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_tensors, save_checkpoint
 from dwrseg_rt.io.outputs import atomic_write
 from dwrseg_rt.data.datasets import DATASETS, SegmentationFiles, check_files, image_size, open_dataset, split_exists
 from dwrseg_rt.data.labels import BUILTIN_CLASS_MAPS, LabelSet
@@ -176,6 +177,13 @@ def rarity_weights(shares: np.ndarray, cap: float = 5.0) -> torch.Tensor:
     seen = shares[shares > 0]
     weights = np.sqrt(np.median(seen) / np.maximum(shares, 1e-12)) if seen.size else np.ones_like(shares)
     return torch.tensor(np.clip(weights, 0.5, cap), dtype=torch.float32)
+
+
+def grad_scaler(enabled: bool):
+    """fp16 loss scaling: torch.amp.GradScaler from torch 2.3, torch.cuda.amp's before (JetPack 6's 2.1/2.2)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
 
 
 def cpu_has_bf16() -> bool:
@@ -343,7 +351,10 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
     bf16 = config.cpu_bf16 and ddp.device.type == "cpu"
     if bf16:
         say("bf16 autocast on the CPU" + ("" if cpu_has_bf16() else " (this CPU has no native bf16: expect it to be slower)"))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = grad_scaler(use_amp)
+    # only an enabled autocast is entered: torch 2.1 refuses a CPU autocast of fp16 even when disabled
+    autocast = torch.autocast(ddp.device.type, dtype=torch.bfloat16 if bf16 else torch.float16) if use_amp or bf16 \
+        else contextlib.nullcontext()
     step, best, started = 0, -1.0, time.time()
     if resume is not None:
         model.load_state_dict(state["model"])
@@ -380,7 +391,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
                     group["lr"] = lr
                 images = images.to(ddp.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 targets = targets.to(ddp.device, non_blocking=True)
-                with torch.autocast(ddp.device.type, dtype=torch.bfloat16 if bf16 else torch.float16, enabled=use_amp or bf16):
+                with autocast:
                     logits = network(images)
                 loss = criterion(logits.float(), targets)
                 optimizer.zero_grad(set_to_none=True)
@@ -493,7 +504,7 @@ def load_resume_state(path: Path, config: TrainConfig) -> dict:
     if not path.is_file():
         raise UserError(f"nothing to resume: {path} not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path)
     except Exception as exc:
         raise UserError(f"cannot read {path} as a training state ({exc.__class__.__name__})") from None
     if not isinstance(state, dict) or state.get("format") != "dwrseg-rt-train/1":
