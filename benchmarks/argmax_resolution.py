@@ -28,19 +28,12 @@ from torch import nn
 
 from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.checkpoint import load_checkpoint, resolve_weights
-from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.data.datasets import open_dataset
-from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.environment import environment_report
-from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.export.onnx import DeployModel, sample_image
-from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.runtime.backends import OnnxRuntimeBackend
-from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.runtime.preprocess import normalize
-from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.runtime.segmenter import Segmenter
-from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.train.evaluate import align_classes, evaluate
 
 

@@ -27,12 +27,16 @@ DEFAULT_WEIGHTS = SHIPPED_WEIGHTS["camvid"]
 
 
 def resolve_weights(value: str | Path | None) -> Path:
-    """`--weights`: nothing -> the default model, 'camvid' or 'synth' -> that shipped model
-    (unless a file of that name exists here), anything else a path."""
+    """`--weights`/`--init`: nothing -> the default model, 'camvid' or 'synth' -> that shipped
+    model (unless a file of that name exists here), anything else a path (not a folder)."""
     if value is None:
         return DEFAULT_WEIGHTS
     path = Path(value)
-    return SHIPPED_WEIGHTS[str(value)] if str(value) in SHIPPED_WEIGHTS and not path.exists() else path
+    if str(value) in SHIPPED_WEIGHTS and not path.is_file():  # a folder named 'synth' does not shadow the model
+        return SHIPPED_WEIGHTS[str(value)]
+    if path.is_dir():
+        raise UserError(f"weights {path} is a folder; name a .pt checkpoint, an .onnx or an .engine file (or camvid, synth)")
+    return path
 
 
 def weights_name(path: Path) -> str:
@@ -177,7 +181,7 @@ def read_sidecar(model_path: Path) -> tuple[ModelInfo, dict]:
 def read_model_info(path: Path) -> ModelInfo:
     """The info of any weights we run: a checkpoint's own, or an export's sidecar."""
     path = Path(path)
-    if path.suffix in (".onnx", ".engine"):
+    if path.suffix.lower() in (".onnx", ".engine"):
         if not path.is_file():
             raise UserError(f"weights not found: {path}")
         return read_sidecar(path)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -128,6 +129,31 @@ def check_report_path(path: Path | None, force: bool, inputs: tuple[Path, ...] =
         check_output_path(path, force, inputs)
 
 
+def check_calibration(calibration: Path | None, precisions: list[str | None]) -> None:
+    """--calibration belongs to INT8 and is checked before any work (missing, empty or too
+    small a folder), not after a model was loaded or a benchmark run."""
+    if calibration is None:
+        return
+    if "int8" not in precisions:
+        raise UserError("--calibration is used only with --precision int8; add -p int8 or leave it out")
+    from dwrseg_rt.export.calibration import calibration_images
+    from dwrseg_rt.runtime.backends import ORT_CALIBRATION_LIMIT
+
+    calibration_images(calibration, ORT_CALIBRATION_LIMIT)
+
+
+def check_masks_dir(masks_dir: Path | None, inputs: tuple[Path | None, ...]) -> None:
+    """Mask PNGs are named after their inputs (<stem>.png): a folder holding input images would
+    have them written over, so it is refused, with --force too."""
+    from dwrseg_rt.io.outputs import same_file
+
+    if masks_dir is None or not masks_dir.is_dir():
+        return
+    clash = next((p for p in inputs if p is not None and Path(p).suffix.lower() == ".png" and same_file(Path(p).parent, masks_dir)), None)
+    if clash is not None:
+        raise UserError(f"--masks-dir {masks_dir} holds the input {clash}; masks would be written over inputs: choose another folder")
+
+
 def write_json(path: Path, data: dict) -> None:
     """A report, with absolute paths made relative to the working folder (or bare names)."""
     from dwrseg_rt.environment import portable
@@ -178,8 +204,11 @@ def video(
         raise UserError("choose one of --overlay, --mask and --side-by-side")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
     plans = plan_jobs(inputs, output, mode)
-    check_report_path(stats_json, force, tuple(p for plan in plans for p in plan.inputs))
     path = resolve_weights(weights)
+    read = (*(p for plan in plans for p in plan.inputs), path, calibration)
+    check_report_path(stats_json, force, read)
+    check_masks_dir(masks_dir, read)
+    check_calibration(calibration, [precision])
     segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration))
     info, model = segmenter.info, weights_name(path)
     unknown = [name for name in ignore_class or [] if name not in info.classes]
@@ -299,14 +328,14 @@ def train(
     Multi-GPU: [bold]torchrun --nproc_per_node=2 -m dwrseg_rt train ...[/bold]
     Example: [bold]dwrseg-rt train --dataset cityscapes --data ~/data/cityscapes -o dwrseg_b.pt[/bold]
     """
-    from dwrseg_rt.io.outputs import check_output_path
     from dwrseg_rt.train.trainer import TrainConfig
     from dwrseg_rt.train.trainer import train as run_training
 
-    if resume is None:  # a resumed run finishes the output it started
-        check_output_path(output, force)
+    mixes = parse_mix(mix or [])
+    init = resolve_weights(init) if init is not None else None  # takes the shipped names too: --init camvid
+    run_dir = check_run_folders(output, run_dir, resume, force, (data, *(root for _, root in mixes), init))
     config = TrainConfig(dataset=dataset, data=data, output=output, variant=variant, epochs=epochs, iterations=iterations,
-                         batch_size=batch_size, train_split=train_split, mix=parse_mix(mix or []), lr=lr, warmup=warmup,
+                         batch_size=batch_size, train_split=train_split, mix=mixes, lr=lr, warmup=warmup,
                          crop=parse_size(crop, "--crop"), scale=parse_range(scale), input_size=parse_size(input_size, "--input-size"),
                          workers=workers, seed=seed, half_weights=half_weights, val_every=val_every, save_every=save_every, amp=amp,
                          tensorboard=tensorboard, run_dir=run_dir, init=init, robust=robust, focus_rare=focus_rare,
@@ -323,6 +352,36 @@ def train(
     out.print(f"wrote {output} ({summary['iterations']} steps, final loss {summary['final_loss']:.3f}{best}, {summary['seconds']:.0f} s); run folder {config.run_dir}")
 
 
+def check_run_folders(output: Path, run_dir: Path | None, resume: Path | None, force: bool,
+                      inputs: tuple[Path | None, ...]) -> Path:
+    """The training outputs, checked before any work; returns the run folder. A resumed run
+    writes into the folder it resumes (not one derived from -o), and -o follows the output
+    rule as always. A new run refuses a folder that holds another run (its last.pt, best.pt
+    or log.csv), unless --force; nothing is ever written over an input (data, --mix, --init,
+    the resumed state)."""
+    from dwrseg_rt.io.outputs import check_output_path, overwrites
+
+    if output.suffix.lower() != ".pt":
+        raise UserError(f"-o {output} must end in .pt: training writes a checkpoint (export it afterwards)")
+    if resume is not None:
+        resumed = resume if resume.is_dir() else resume.parent
+        if run_dir is not None and not (run_dir.exists() and os.path.samefile(run_dir, resumed)):
+            raise UserError(f"--run-dir {run_dir} is not the folder being resumed ({resumed}); a resumed run writes into its own folder")
+        run_dir = resumed
+    run_dir = run_dir or output.with_name(f"{output.stem}_run")
+    check_output_path(output, force, (*inputs, resume))
+    clash = next((source for source in inputs if source is not None and overwrites(run_dir, Path(source))), None)
+    if clash is not None:
+        raise UserError(f"run folder {run_dir} is in the input {clash}; choose another --run-dir or -o")
+    held = [name for name in ("last.pt", "best.pt", "log.csv") if (run_dir / name).exists()]
+    if resume is None and held and not force:
+        raise UserError(f"run folder {run_dir} holds another run ({', '.join(held)}); continue it with --resume {run_dir}, "
+                        "choose another --run-dir or -o, or pass --force to start over there")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} is a file")
+    return run_dir
+
+
 @app.command(name="eval")
 def evaluate(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset root.", show_default=False)],
@@ -334,6 +393,7 @@ def evaluate(
     calibration: Calibration = None,
     size: Size = None,
     class_map: Annotated[Optional[Path], typer.Option(help="JSON {\"model class\": \"dataset class\"} (or the other way) for a model trained on other classes; Cityscapes/synth <-> CamVid is built in.")] = None,
+    drop_unmapped: Annotated[bool, typer.Option("--drop-unmapped", help="Score without the classes a --class-map leaves unmapped (otherwise refused).")] = False,
     json_path: JsonOut = None,
     force: Force = False,
 ) -> None:
@@ -344,7 +404,7 @@ def evaluate(
     With --precision int8 the fp32 model is scored on the same images too: the drift and the class-map agreement are reported.
     Example: [bold]dwrseg-rt eval --dataset camvid --data CamVid --split test --weights synth[/bold]
     """
-    from dwrseg_rt.data.datasets import open_dataset
+    from dwrseg_rt.data.datasets import check_files, open_dataset
     from dwrseg_rt.environment import environment_report
     from dwrseg_rt.export.tensorrt import EngineOptions
     from dwrseg_rt.runtime.backends import load_backend
@@ -353,12 +413,14 @@ def evaluate(
     from dwrseg_rt.train.evaluate import align_classes, read_class_map
     from dwrseg_rt.train.evaluate import evaluate as run_eval
 
-    check_report_path(json_path, force)
+    path = resolve_weights(weights)
+    check_report_path(json_path, force, (data, path, class_map, calibration))
     mapping = read_class_map(class_map) if class_map else None
     files = open_dataset(dataset, data, split)
-    path = resolve_weights(weights)
+    check_files(files)  # labels outside the classes are refused, as train does, not silently not scored
+    check_calibration(calibration, [precision])
     runner, info, inference_size = load_backend(path, backend, parse_size(size), precision=precision, engine=EngineOptions(calibration))
-    files, prediction_lut, mapped = align_classes(info, files, mapping)
+    files, prediction_lut, mapped = align_classes(info, files, mapping, drop_unmapped)
     if mapped:
         err.print(f"scoring through a class map: {mapped}")
     segmenter = Segmenter(runner, info, inference_size)
@@ -408,29 +470,31 @@ def export(
       [bold]dwrseg-rt export --format engine --precision int8 --calibration frames/ -o dwrseg_b_int8.engine[/bold]
     """
     from dwrseg_rt.checkpoint import load_checkpoint
-    from dwrseg_rt.io.outputs import check_output_path
 
     if format not in ("onnx", "engine"):
         raise UserError(f"unknown export format {format!r}; supported: onnx, engine")
     weights = resolve_weights(weights)
-    if weights.suffix in (".onnx", ".engine"):
+    if weights.suffix.lower() in (".onnx", ".engine"):
         raise UserError(f"{weights.name} is already an export; export starts from a .pt checkpoint")
     model, info = load_checkpoint(weights)
     width, height = parse_size(size) or info.input_size
+    check_calibration(calibration, [precision])
     if format == "engine":
         from dwrseg_rt.export.tensorrt import EngineOptions
 
         precision = precision or "fp16"
         options = EngineOptions(calibration, workspace, dla_core, batch, force_rebuild=rebuild)
         output = None if build_only else output or Path(f"{weights.stem}_{width}x{height}_{precision}.engine")
-        export_engine(weights, model, info, (width, height), precision, options, output, force)
+        if output is not None:
+            check_export_path(output, ".engine", force, (weights, calibration))
+        export_engine(weights, model, info, (width, height), precision, options, output)
         return
     from dwrseg_rt.export.onnx import check_parity, export_onnx
 
     if precision not in (None, "fp32", "int8"):
         raise UserError(f"an ONNX export is fp32 or int8 (for onnxruntime on the CPU), not {precision!r}; fp16 is an engine: --format engine")
     output = output or Path(f"{weights.stem}_{width}x{height}{'_int8' if precision == 'int8' else ''}.onnx")
-    check_output_path(output, force)
+    check_export_path(output, ".onnx", force, (weights, calibration))
     if precision == "int8":
         export_int8(weights, model, info, (width, height), calibration, output)
         return
@@ -469,13 +533,21 @@ def export_int8(weights, model, info, size, calibration: Path | None, output: Pa
     out.print(f"class-map agreement with fp32 on a synthetic street: {agreement * 100:.2f}% (measure yours: dwrseg-rt eval --precision int8)")
 
 
-def export_engine(weights, model, info, size, precision, options, output, force: bool) -> None:
-    """Build (or reuse) the cached engine, then copy it and its sidecar to `output` (None: --build-only)."""
+def check_export_path(output: Path, suffix: str, force: bool, inputs: tuple[Path | None, ...]) -> None:
+    """An export's file and its sidecar follow the output rule, and the name says what it holds
+    (`video -w x.engine` would take an ONNX named so for a TensorRT engine)."""
     from dwrseg_rt.io.outputs import check_output_path
+
+    if output.suffix.lower() != suffix:
+        raise UserError(f"output {output} must end in {suffix}: that is what this export writes")
+    check_output_path(output, force, inputs)
+    check_output_path(output.with_name(output.name + ".json"), force, inputs)
+
+
+def export_engine(weights, model, info, size, precision, options, output) -> None:
+    """Build (or reuse) the cached engine, then copy it and its sidecar to `output` (None: --build-only)."""
     from dwrseg_rt.runtime.tensorrt import cached_engine
 
-    if output is not None:
-        check_output_path(output, force)
     with err.status("building the TensorRT engine (minutes on first use)"):
         engine = cached_engine(weights, model, info, size, precision, options, log=err.print)
     if output is None:
@@ -536,8 +608,9 @@ def bench(
     """
     from dwrseg_rt.jobs.benchmark import DEFAULT_RUNS, run_benchmarks
 
-    check_report_path(json_path, force, (clip,) if clip else ())
+    check_report_path(json_path, force, (clip, resolve_weights(weights), calibration))
     runs = [(b, p) for b in backend or ["torch", "onnxruntime"] for p in precision or [None]] if backend or precision else DEFAULT_RUNS
+    check_calibration(calibration, [p for _, p in runs])
     with err.status("benchmarking"):
         report = run_benchmarks(resolve_weights(weights), runs, parse_size(size), clip, batch, warmup, iterations, calibration,
                                 parse_size(camera, "--camera"))
@@ -581,6 +654,7 @@ def ros_dds(
     from dwrseg_rt.ros.dds import check_bridge_arguments, run_bridge
 
     check_bridge_arguments(input_topic, namespace, reliability)  # before the model: a typo costs nothing
+    check_calibration(calibration, [precision])
     segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration))
     stats = run_bridge(segmenter, input_topic, compressed, domain, reliability, namespace, alpha, count, log=err.print)
     out.print(f"processed {stats.frames} frames ({stats.errors} unusable)")
@@ -606,8 +680,10 @@ def bag(
     """
     from dwrseg_rt.export.tensorrt import EngineOptions
     from dwrseg_rt.jobs.segment import load_segmenter
-    from dwrseg_rt.ros.bag import segment_bag
+    from dwrseg_rt.ros.bag import check_bag_job, segment_bag
 
+    check_calibration(calibration, [precision])
+    check_bag_job(source, output, topic, force)
     segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration))
     with LazyProgress(f"segmenting {topic}") as progress:
         result = segment_bag(source, output, topic, segmenter, alpha, force,
@@ -638,7 +714,7 @@ def info(weights: Weights = None) -> None:
     if "init" in trained:
         init = trained["init"]
         table.add_row("started from", json.dumps(init) if isinstance(init, dict) else str(init))
-    if path.suffix in (".onnx", ".engine"):
+    if path.suffix.lower() in (".onnx", ".engine"):
         from dwrseg_rt.checkpoint import read_sidecar
 
         sidecar = read_sidecar(path)[1]

@@ -83,7 +83,6 @@ def test_reports_name_no_absolute_paths_of_this_machine(tmp_path):
               "inside": str(tmp_path / "runs" / "log.csv"), "n": 3, "text": "a: /not a path\nsecond line"}
     assert portable(report, root=tmp_path / "runs") == {**report, "weights": "model.pt", "mix": ["synth:streets"],
                                                         "inside": "log.csv"}
-    import json
     from pathlib import Path
 
     for path in (Path(__file__).parent.parent / "benchmarks" / "results").glob("*.json"):

@@ -275,16 +275,23 @@ def test_eval_scores_a_model_trained_on_other_classes_through_the_class_map(tmp_
     result = run_cli("eval", "--dataset", "camvid", "--data", root, "--split", "test", "--weights", checkpoint, "--size", "64x48",
                      "--json", report)
     assert result.returncode == 0, result.stderr
-    assert "model classes mapped onto camvid" in result.stderr
+    assert "model classes onto camvid's 11" in result.stderr and "vegetation -> tree" in result.stderr
     data = json.loads(report.read_text())
     assert list(data["per_class"]) == ["sky", "building", "pole", "road", "sidewalk", "tree", "sign symbol", "fence", "car",
                                        "pedestrian", "bicyclist"]
     assert data["class_map"] and len(data["weights_sha256"]) == 64 and "cpu" in data["machine"]
     own = tmp_path / "map.json"
-    own.write_text(json.dumps({"road": "road", "car": "car"}))
+    own.write_text(json.dumps({"road": "road", "car": "car"}))  # partial: 15 Cityscapes classes map nowhere
+    partial = run_cli("eval", "--dataset", "camvid", "--data", root, "--split", "test", "--weights", checkpoint, "--size", "64x48",
+                      "--class-map", own)
+    assert partial.returncode == 2 and "unmapped" in partial.stderr and "--drop-unmapped" in partial.stderr
     custom = run_cli("eval", "--dataset", "camvid", "--data", root, "--split", "test", "--weights", checkpoint, "--size", "64x48",
-                     "--class-map", own)
+                     "--class-map", own, "--drop-unmapped")
     assert custom.returncode == 0, custom.stderr
+    assert "names kept; dropped: wall, traffic light" in custom.stderr  # same names map to themselves
+    own.write_text("{}")
+    empty = run_cli("eval", "--dataset", "camvid", "--data", root, "--weights", checkpoint, "--class-map", own)
+    assert empty.returncode == 2 and "empty" in empty.stderr
     own.write_text(json.dumps({"dragon": "car"}))
     bad = run_cli("eval", "--dataset", "camvid", "--data", root, "--weights", checkpoint, "--class-map", own)
     assert bad.returncode == 2 and "dragon" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,7 +1,9 @@
 """The one rule for every file or folder a command writes.
 
 Checked before any work: never overwrite without `--force`, never write over an input (same
-file through a symlink, `../` or a hard link), never replace a folder with a file. Written
+file through a symlink, `../` or a hard link; for a folder input, any file in it), whatever
+`--force` says, never replace a folder with a file. Inputs are everything a command reads:
+media, weights, --init, --class-map, calibration and dataset folders, a resumed run. Written
 under a unique hidden temporary name beside the target (so two runs never share one) and
 renamed into place only when complete; every failure path removes the temporary.
 """
@@ -23,12 +25,27 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def overwrites(path: Path, source: Path) -> bool:
+    """Whether writing `path` would write over `source`: the same file, or for a folder, the
+    folder itself or a file in it (only an existing `path` can be one of those)."""
+    if not source.is_dir():
+        return same_file(source, path)
+    if not path.exists():
+        return False
+    if same_file(path, source) or path.resolve().is_relative_to(source.resolve()):
+        return True
+    return path.is_file() and any(same_file(path, inner) for inner in source.rglob("*") if inner.is_file())
+
+
 def check_output_path(path: Path, force: bool, inputs: Iterable[Path | None] = (), folder: bool = False) -> None:
-    """Refuse to overwrite silently, to clobber an input, to put a file where a folder is (or
-    the other way round), or to write where we cannot."""
+    """Refuse to overwrite silently, to clobber an input (file or folder; --force never
+    overrides that), to put a file where a folder is (or the other way round), or to write
+    where we cannot."""
+    path = Path(path)
     for source in inputs:
-        if source is not None and same_file(Path(source), path):
-            raise UserError(f"output {path} is the input {source}; choose another output path")
+        if source is not None and overwrites(path, Path(source)):
+            where = "in the input folder" if Path(source).is_dir() else "the input"
+            raise UserError(f"output {path} is {where} {source}; choose another output path")
     if path.is_dir() and not folder:
         raise UserError(f"output {path} is a folder; name a file")
     if path.exists() and folder and not path.is_dir():

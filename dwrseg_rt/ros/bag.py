@@ -100,29 +100,48 @@ def storage_name(reader) -> str:
     return next(name for name, plugin in reader.STORAGE_PLUGINS.items() if isinstance(reader.storage, plugin))
 
 
-def segment_bag(source: Path, output: Path, topic: str, segmenter: Segmenter, alpha: float = 0.5, force: bool = False,
-                on_message: Callable[[int, int], None] | None = None) -> dict:
-    """Copy `source` to `output` adding `/segment_node/{class_mask,color_mask,overlay}` for `topic`."""
-    Reader, Writer, StoragePlugin, typestore = import_rosbags()
+def open_input(source: Path, topic: str):
+    """The opened reader of `source` and its connections on `topic`; a missing bag, topic or a
+    topic of another type is a one-line error. Cheap: the CLI calls it before loading a model."""
+    Reader, _, _, _ = import_rosbags()
     from rosbags.rosbag2 import ReaderError
 
-    check_replaceable(output, source, force)
     try:
         reader = Reader(source)
         reader.open()
     except (ReaderError, OSError) as exc:
         raise UserError(f"cannot read bag {source}: {exc}") from None
+    inputs = [c for c in reader.connections if c.topic == topic]
+    problem = None
+    if not inputs:
+        topics = ", ".join(sorted({c.topic for c in reader.connections})) or "none"
+        problem = f"topic {topic} is not in {source.name}; its topics: {topics}"
+    elif inputs[0].msgtype not in IMAGE_TYPES:
+        problem = f"{topic} holds {inputs[0].msgtype}, not sensor_msgs/Image or CompressedImage"
+    if problem:
+        reader.close()
+        raise UserError(problem)
+    return reader, inputs
+
+
+def check_bag_job(source: Path, output: Path, topic: str, force: bool) -> None:
+    """Everything about a bag job that can be wrong, checked before any model is loaded."""
+    check_replaceable(output, source, force)
+    open_input(source, topic)[0].close()
+
+
+def segment_bag(source: Path, output: Path, topic: str, segmenter: Segmenter, alpha: float = 0.5, force: bool = False,
+                on_message: Callable[[int, int], None] | None = None) -> dict:
+    """Copy `source` to `output` adding `/segment_node/{class_mask,color_mask,overlay}` for `topic`."""
+    _, Writer, StoragePlugin, typestore = import_rosbags()
+
+    check_replaceable(output, source, force)
+    reader, inputs = open_input(source, topic)
     # A unique hidden folder beside the output holds the new bag under its final name, so its
     # files are named like the output's and one rename publishes it.
     staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial"))
     temp = staging / output.name
     try:
-        inputs = [c for c in reader.connections if c.topic == topic]
-        if not inputs:
-            topics = ", ".join(sorted({c.topic for c in reader.connections})) or "none"
-            raise UserError(f"topic {topic} is not in {source.name}; its topics: {topics}")
-        if inputs[0].msgtype not in IMAGE_TYPES:
-            raise UserError(f"{topic} holds {inputs[0].msgtype}, not sensor_msgs/Image or CompressedImage")
         storage = StoragePlugin.MCAP if storage_name(reader) == "mcap" else StoragePlugin.SQLITE3
         out = OutputBag(Writer(temp, version=9, storage_plugin=storage), reader.connections, typestore)
         core = SegmentationCore(segmenter, typestore.types["sensor_msgs/msg/Image"], "array", alpha)

@@ -158,6 +158,7 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
     `engine.calibration` (a folder of the user's images).
     """
     weights = Path(weights)
+    kind = weights.suffix.lower()  # '.ONNX' is an ONNX model too, never unpickled as a checkpoint
     name = resolve_backend(backend)
     if precision is not None and precision not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -169,7 +170,7 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
         from dwrseg_rt.export.calibration import calibration_images
 
         images = calibration_images(calibration, ORT_CALIBRATION_LIMIT)
-    if weights.suffix == ".engine":
+    if kind == ".engine":
         from dwrseg_rt.runtime.tensorrt import TensorRTBackend
 
         if name != "tensorrt":
@@ -178,7 +179,7 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
             raise UserError(f"weights not found: {weights}")
         runner = TensorRTBackend(weights)
         return runner, runner.info, runner.size
-    if weights.suffix == ".onnx":
+    if kind == ".onnx":
         if name != "onnxruntime":
             raise UserError(f"{weights.name} is an ONNX model: use --backend onnxruntime (or a .pt checkpoint)")
         if not weights.is_file():
@@ -188,11 +189,12 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
         if size is not None and tuple(size) != exported:
             raise UserError(f"{weights.name} was exported for {exported[0]}x{exported[1]}; export again for {size[0]}x{size[1]}")
         stored = sidecar.get("precision", "fp32")
+        if precision not in (None, stored) and not (precision == "int8" and stored == "fp32"):
+            raise UserError(f"{weights.name} is an {stored} model: run it without --precision, or pass the .pt checkpoint")
+        opened = OnnxRuntimeBackend(weights, threads, stored)  # checked (loads, has a class map) before any quantization
         if precision == "int8" and stored == "fp32":
             return cached_int8(weights, info, exported, images, threads), info, exported
-        if precision not in (None, stored):
-            raise UserError(f"{weights.name} is an {stored} model: run it without --precision, or pass the .pt checkpoint")
-        return OnnxRuntimeBackend(weights, threads, stored), info, exported
+        return opened, info, exported
     model, info = load_checkpoint(weights)
     size = tuple(size or info.input_size)
     if name == "tensorrt":

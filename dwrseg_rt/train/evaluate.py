@@ -28,13 +28,27 @@ def read_class_map(path: Path) -> dict[str, str]:
     return mapping
 
 
-def align_classes(info: ModelInfo, files: SegmentationFiles, mapping: dict[str, str] | None = None
-                  ) -> tuple[SegmentationFiles, np.ndarray | None, str | None]:
+def describe_map(source: tuple[str, ...], target: tuple[str, ...], mapping: dict[str, str], drop: bool) -> str:
+    """'a -> b, c -> d; dropped: e' for the classes of `source`; a class that maps nowhere is
+    refused unless `drop` (a user's map that forgot one would silently score without it)."""
+    moves = [(name, mapping.get(name, name)) for name in source]
+    dropped = [name for name, to in moves if to not in target]
+    if dropped and not drop:
+        raise UserError(f"the class map leaves {', '.join(dropped[:5])}{' ...' if len(dropped) > 5 else ''} unmapped; "
+                        "map every class, or pass --drop-unmapped to score without them")
+    mapped = ", ".join(f"{name} -> {to}" for name, to in moves if to in target and to != name)
+    return (mapped or "names kept") + (f"; dropped: {', '.join(dropped)}" if dropped else "")
+
+
+def align_classes(info: ModelInfo, files: SegmentationFiles, mapping: dict[str, str] | None = None,
+                  drop_unmapped: bool = False) -> tuple[SegmentationFiles, np.ndarray | None, str | None]:
     """Bring model and dataset onto one set of scored classes, the coarser side's.
 
     Returns the files (labels mapped when the dataset's classes are the finer ones), a lookup
-    for predictions (when the model's are) and a line saying what was mapped. `mapping` runs
-    from one side's class names to the other's; without it a built-in map is used.
+    for predictions (when the model's are) and a line saying what maps where. `mapping` runs
+    from one side's class names to the other's; without it a built-in map is used (whose
+    dropped classes are by design). A user's map must place every class of its side unless
+    `drop_unmapped`.
     """
     model = LabelSet(info.label_set, tuple(info.classes), tuple(tuple(c) for c in info.palette))
     if mapping is None and model.classes == files.labels.classes:
@@ -42,13 +56,18 @@ def align_classes(info: ModelInfo, files: SegmentationFiles, mapping: dict[str, 
     data = files.labels
     if mapping is None:
         mapping = BUILTIN_CLASS_MAPS.get((model.name, data.name)) or BUILTIN_CLASS_MAPS.get((data.name, model.name))
+        drop_unmapped = True
         if mapping is None:
             raise UserError(f"the model predicts {model.num_classes} classes ({model.name}) but the dataset has "
                             f"{data.num_classes} ({data.name}); pass --class-map FILE to map them by name")
+    if not mapping:
+        raise UserError("the class map is empty; give pairs of class names, e.g. {\"truck\": \"car\"}")
     if set(mapping) <= set(model.classes) and set(mapping.values()) <= set(data.classes):
-        return files, class_lut(model.classes, data.classes, mapping), f"model classes mapped onto {data.name}'s {data.num_classes}"
+        moves = describe_map(model.classes, data.classes, mapping, drop_unmapped)
+        return files, class_lut(model.classes, data.classes, mapping), f"model classes onto {data.name}'s {data.num_classes}: {moves}"
     if set(mapping) <= set(data.classes) and set(mapping.values()) <= set(model.classes):
-        return files.mapped_to(model, mapping), None, f"dataset labels mapped onto the model's {model.num_classes} {model.name} classes"
+        moves = describe_map(data.classes, model.classes, mapping, drop_unmapped)
+        return files.mapped_to(model, mapping), None, f"dataset labels onto the model's {model.num_classes} {model.name} classes: {moves}"
     unknown = sorted(name for name in {*mapping, *mapping.values()} if name not in model.classes and name not in data.classes)
     if unknown:
         raise UserError(f"class map names {unknown[:3]} are classes of neither the model ({model.name}) nor the dataset ({data.name})")
