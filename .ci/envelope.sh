@@ -11,7 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$py" -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip install -q --disable-pip-version-check)
-"${pip[@]}" $(python3 scripts/floors.py) "rosbags==0.10.*" pytest "hypothesis>=6.100"
+"${pip[@]}" $(python3 scripts/floors.py rosbags) pytest "hypothesis>=6.100"
 "${pip[@]}" --no-deps -e .
 echo "envelope: $("$work/venv/bin/python" -c 'import sys, torch, numpy, onnxruntime, cv2, av, typer; print(sys.version.split()[0], "torch", torch.__version__, "numpy", numpy.__version__, "onnxruntime", onnxruntime.__version__, "opencv", cv2.__version__, "av", av.__version__)')"
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_export.py tests/test_video.py tests/test_preprocess.py \
