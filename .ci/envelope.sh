@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Jetson software envelope: JetPack 6's Python (3.10) with the lowest versions pyproject.toml
-# declares (torch 2.1.2's CPU-capable wheel stands in for NVIDIA's JetPack 6.0 build), running
+# declares (torch 2.1.0 stands in for NVIDIA's JetPack 6.0 build), running
 # export, video, eval, INT8 and the ROS message tests. Needs a python3.10 (pyenv here).
 set -euo pipefail
 cd "$(dirname "$0")/.."

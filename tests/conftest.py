@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,10 +43,20 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+def pytest_configure(config) -> None:
+    """Exports cached by the runtime go to a folder of this test session, never the user's home:
+    set before any fixture runs, session- and module-scoped ones included."""
+    os.environ["DWRSEG_RT_CACHE"] = tempfile.mkdtemp(prefix="dwrseg-rt-test-cache-")
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(os.environ.pop("DWRSEG_RT_CACHE", ""), ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """Exports cached by the runtime go to a per-session folder, not the user's home."""
-    monkeypatch.setenv("DWRSEG_RT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+def isolated_cache(monkeypatch):
+    """A test that points the cache elsewhere (the ROS node's engine_cache_dir) does not move it for the next."""
+    monkeypatch.setenv("DWRSEG_RT_CACHE", os.environ["DWRSEG_RT_CACHE"])
 
 
 def half_export_runs_here() -> bool:

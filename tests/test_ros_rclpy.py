@@ -279,7 +279,7 @@ def test_the_dds_bridge_and_an_rclpy_node_talk_both_ways_on_loopback(monkeypatch
     the bridge shows up as a ROS node, rclpy's images reach it, its masks reach rclpy, headers intact."""
     domain = 60 + os.getpid() % 30
     bridge = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", "ros-dds", "--domain", str(domain), "--weights", "synth",
-                               "--backend", "torch", "--size", "96x48", "--count", "12"],
+                               "--backend", "torch", "--size", "96x48", "--count", "100"],
                               env={**os.environ, "CYCLONEDDS_URI": LOOPBACK}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -312,12 +312,12 @@ def test_the_dds_bridge_and_an_rclpy_node_talk_both_ways_on_loopback(monkeypatch
             sent += 1
             spin_until(lambda: bool(masks), 0.5)
         assert masks, bridge.stdout.read() if bridge.poll() is not None else "no mask came back"
-        first = len(masks)
+        # counts, not timings: each frame goes out once the previous one's mask is back, so the bridge's
+        # depth-1 queue never holds two and a loaded machine loses nothing (masks of the warm-up frames
+        # still in flight do not count: each frame waits for its own mask)
         for index in range(100, 110):
             publisher.publish(image_msg(street(index % 10), "rgb8", index))
-            spin_until(lambda: len(masks) > first + index - 100, 5)
-        got = [m.header.frame_id for m in masks[first:]]
-        assert len(got) >= 9 and all(f"cam_{i}" in got for i in range(101, 110)), got
+            assert spin_until(lambda: any(m.header.frame_id == f"cam_{index}" for m in masks), 60), f"no mask for cam_{index}"
         assert all((m.height, m.width, m.encoding) == (48, 96, "mono8") for m in masks)
     finally:
         bridge.kill()

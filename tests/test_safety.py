@@ -445,3 +445,11 @@ def test_every_writer_keeps_the_old_file_and_leaves_no_temporary_when_interrupte
     with pytest.raises(type(failure)):
         write(target, checkpoint)
     assert target.read_bytes() == b"the old file" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_the_test_session_caches_exports_in_its_own_folder():
+    """Set before session- and module-scoped fixtures export anything (conftest's pytest_configure)."""
+    from dwrseg_rt.runtime.cache import cache_dir
+
+    assert cache_dir() != Path.home() / ".cache" / "dwrseg-rt"
+    assert cache_dir().name.startswith("dwrseg-rt-test-cache-")
