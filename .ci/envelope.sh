@@ -12,9 +12,15 @@ trap 'rm -rf "$work"' EXIT
 "$py" -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" $(python3 scripts/floors.py rosbags) pytest "hypothesis>=6.100"
-"${pip[@]}" --no-deps -e .
+before=$("$work/venv/bin/python" -m pip freeze)
+# as on a Jetson: the project's own install must keep the torch (and everything else) already there
+"${pip[@]}" -e .
+after=$("$work/venv/bin/python" -m pip freeze | grep -v '^-e \|dwrseg')
+if [ "$(echo "$before" | grep -v dwrseg)" != "$after" ]; then
+    echo "envelope: pip install -e . changed installed packages:"; diff <(echo "$before") <(echo "$after"); exit 1
+fi
 echo "envelope: $("$work/venv/bin/python" -c 'import sys, torch, numpy, onnxruntime, cv2, av, typer; print(sys.version.split()[0], "torch", torch.__version__, "numpy", numpy.__version__, "onnxruntime", onnxruntime.__version__, "opencv", cv2.__version__, "av", av.__version__)')"
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_export.py tests/test_video.py tests/test_preprocess.py \
-    tests/test_gpu_path.py tests/test_int8.py tests/test_ros.py -k "not dds and not colcon" \
+    tests/test_gpu_path.py tests/test_int8.py tests/test_ros.py tests/test_gstreamer.py tests/test_newcomer.py -k "not dds and not colcon" \
     tests/test_train.py::test_train_and_eval_commands_on_a_plain_folder \
     tests/test_train.py::test_eval_scores_a_model_trained_on_other_classes_through_the_class_map

@@ -70,6 +70,11 @@ class ModelInfo:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def input_spec(self) -> dict:
+        """What a program feeding an export itself (C++, another runtime) must hand it."""
+        return {"name": "image", "layout": "NCHW", "dtype": "float32", "colour_order": "RGB",
+                "value": "(pixel - mean) / std, pixel in 0-255", "mean": list(self.mean), "std": list(self.std)}
+
     @classmethod
     def from_dict(cls, data: dict, source: str | Path = "model") -> ModelInfo:
         """Checked field by field: a file that claims our format but lacks or garbles a field is
@@ -160,7 +165,7 @@ def load_checkpoint(
 def write_sidecar(model_path: Path, info: ModelInfo, **extra) -> Path:
     """The JSON beside an exported model (never inside it: other loaders must still read it)."""
     sidecar = model_path.with_name(model_path.name + ".json")
-    text = json.dumps({"format": FORMAT, "info": info.to_dict(), **extra}, indent=2)
+    text = json.dumps({"format": FORMAT, "info": info.to_dict(), "input": info.input_spec(), **extra}, indent=2)
     atomic_write(sidecar, lambda temp: temp.write_text(text))
     return sidecar
 

@@ -16,8 +16,30 @@ from rich.table import Table
 
 from dwrseg_rt.errors import UserError
 
+class _FlagsTakeNoValue:
+    """Help lists an on/off flag without a value type (typer >= 0.17 prints `<bool>`, as if it took one)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(_FlagsTakeNoValue, typer.core.TyperCommand):
+    pass
+
+
+class Group(_FlagsTakeNoValue, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
-    help="Real-time semantic segmentation of camera video with DWRSeg.",
+    cls=Group,
+    help="Real-time semantic segmentation of camera video with DWRSeg.\n\n"
+         "Example: [bold]dwrseg-rt video drive.mp4[/bold] writes drive_overlay.mp4 with the shipped CamVid model. "
+         "Each command's --help has its own example.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -75,7 +97,7 @@ Checkpoint = Annotated[Optional[Path], typer.Option("--weights", "-w", help="cam
 Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | tensorrt | torch | onnxruntime (auto: TensorRT on a GPU if installed, else torch on CUDA, else onnxruntime on CPU).")]
 Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8: TensorRT, or onnxruntime on the CPU).")]
 Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="INT8: a folder of your own camera images (8+; default for onnxruntime: synthetic streets).")]
-Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the checkpoint's (1024x512 as in the paper).")]
+Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the model's own (480x360 for the shipped camvid, 1024x512 for synth; `info` shows it).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
 
@@ -162,10 +184,10 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write(path, lambda temp: temp.write_text(json.dumps(portable(data), indent=2)))
 
 
-@app.command()
+@app.command(cls=Command)
 def video(
-    inputs: Annotated[list[str], typer.Argument(help="Video files, images, folders, globs, a camera index (0), /dev/videoN or an rtsp://, http:// URL.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output .mp4 for one video; a folder for images or several inputs. Default: <stem>_<mode>.mp4/.png beside each input.")] = None,
+    inputs: Annotated[list[str], typer.Argument(help="Video files, images, folders, globs, a camera index (0), /dev/videoN, an rtsp://, http:// URL, a Jetson CSI camera csi://N[?width=W&height=H&fps=F] or gst:PIPELINE (system GStreamer, ending in raw video).", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output .mp4 for one video; a folder for images or several inputs. Default: <stem>_<rendering>.mp4/.png beside each input (overlay, mask, side-by-side; _legend added with --legend).")] = None,
     overlay: Annotated[bool, typer.Option("--overlay", help="Blend the colored classes over the frame (the default).")] = False,
     mask: Annotated[bool, typer.Option("--mask", help="Write the color mask alone.")] = False,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="The frame and its overlay next to each other.")] = False,
@@ -195,7 +217,7 @@ def video(
     """
     from dwrseg_rt.checkpoint import weights_name
     from dwrseg_rt.export.tensorrt import EngineOptions
-    from dwrseg_rt.io.render import Renderer
+    from dwrseg_rt.io.render import Renderer, rendering_name
     from dwrseg_rt.io.viewer import Viewer
     from dwrseg_rt.jobs.batch import plan_jobs, run_plans
     from dwrseg_rt.jobs.segment import load_segmenter
@@ -203,7 +225,7 @@ def video(
     if overlay + mask + side_by_side > 1:
         raise UserError("choose one of --overlay, --mask and --side-by-side")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
-    plans = plan_jobs(inputs, output, mode)
+    plans = plan_jobs(inputs, output, rendering_name(mode, legend))
     path = resolve_weights(weights)
     read = (*(p for plan in plans for p in plan.inputs), path, calibration)
     check_report_path(stats_json, force, read)
@@ -250,9 +272,22 @@ def print_summary(outcomes, model: str) -> None:
     out.print(table)
 
 
+def print_figures(parts: list[str]) -> None:
+    """Parts joined by ' | ', wrapped between parts, never inside one ('model / 4.8 fps')."""
+    lines = [""]
+    for part in parts:
+        if lines[-1] and len(lines[-1]) + 3 + len(part) > out.width:
+            lines.append("")
+        lines[-1] += (" | " if lines[-1] else "") + part
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
+
+
 def print_stats(result: dict, model: str) -> None:
-    dropped = f"  |  {result['dropped']} dropped (live)" if result.get("dropped") else ""
-    table = Table(title=f"{result['input']}: {result['frames']} frames  |  pipeline {result['pipeline_fps']:.1f} fps  |  model {result['model_fps']:.1f} fps  |  {model} on {result['backend']} @ {result['size'][0]}x{result['size'][1]}{dropped}")
+    print_figures([f"{result['input']}: {result['frames']} frames", f"pipeline {result['pipeline_fps']:.1f} fps",
+                   f"model {result['model_fps']:.1f} fps", f"{model} on {result['backend']} @ {result['size'][0]}x{result['size'][1]}"]
+                  + ([f"{result['dropped']} dropped (live)"] if result.get("dropped") else []))
+    table = Table()
     for column in ("stage", "mean ms", "median ms", "p90 ms", "frames"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for stage in ("decode", "preprocess", "inference", "postprocess", "encode"):
@@ -262,7 +297,7 @@ def print_stats(result: dict, model: str) -> None:
     out.print(table)
 
 
-@app.command()
+@app.command(cls=Command)
 def synth(
     output: Annotated[Path, typer.Argument(help="Folder to write the dataset and drive.mp4 into.", show_default=False)],
     seed: Annotated[int, typer.Option(help="World seed; the same seed gives the same files.")] = 0,
@@ -291,7 +326,7 @@ def synth(
     out.print(f"wrote {train} train, {val} val images" + (f" and {output / 'drive.mp4'}" if clip_frames else "") + f" under {output}")
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset root.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Final checkpoint; the run folder <stem>_run/ beside it holds last.pt, best.pt and log.csv.")] = Path("dwrseg.pt"),
@@ -382,7 +417,7 @@ def check_run_folders(output: Path, run_dir: Path | None, resume: Path | None, f
     return run_dir
 
 
-@app.command(name="eval")
+@app.command(name="eval", cls=Command)
 def evaluate(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset root.", show_default=False)],
     dataset: Annotated[str, typer.Option(help="cityscapes | camvid | synth | folder")] = "cityscapes",
@@ -429,7 +464,9 @@ def evaluate(
         task = progress.add_task(f"evaluating {split}", total=len(files), rate="")
         result = run_eval(segmenter, files, on_image=lambda: progress.advance(task), prediction_lut=prediction_lut,
                           reference=reference)
-    table = Table(title=f"mIoU {result['miou'] * 100:.2f}%  |  pixel accuracy {result['pixel_acc'] * 100:.2f}%  |  {len(files)} images @ {inference_size[0]}x{inference_size[1]}")
+    print_figures([f"mIoU {result['miou'] * 100:.2f}%", f"pixel accuracy {result['pixel_acc'] * 100:.2f}%",
+                   f"{len(files)} images @ {inference_size[0]}x{inference_size[1]}"])
+    table = Table()
     table.add_column("class")
     table.add_column("IoU %", justify="right")
     for name, iou in result["per_class"].items():
@@ -447,7 +484,7 @@ def evaluate(
                                "machine": environment_report()})
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     format: Annotated[str, typer.Option("--format", help="onnx | engine (TensorRT)")] = "onnx",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output path (default: <weights stem>_<W>x<H>[_int8].onnx / _<precision>.engine).")] = None,
@@ -586,7 +623,7 @@ def bench_table(report: dict) -> Table:
     return table
 
 
-@app.command()
+@app.command(cls=Command)
 def bench(
     backend: Annotated[Optional[list[str]], typer.Option("--backend", "-b", help="Backend to measure; repeat to compare several in one table.")] = None,
     precision: Annotated[Optional[list[str]], typer.Option("--precision", "-p", help="Precision to measure; repeat to compare (default: each backend's).")] = None,
@@ -628,7 +665,7 @@ def bench(
         write_json(json_path, report)
 
 
-@app.command(name="ros-dds")
+@app.command(name="ros-dds", cls=Command)
 def ros_dds(
     input_topic: Annotated[str, typer.Option("--input-topic", "-t", help="ROS 2 image topic to segment.")] = "/camera/image_raw",
     compressed: Annotated[bool, typer.Option("--compressed", help="Subscribe to <topic>/compressed (CompressedImage).")] = False,
@@ -660,7 +697,7 @@ def ros_dds(
     out.print(f"processed {stats.frames} frames ({stats.errors} unusable)")
 
 
-@app.command()
+@app.command(cls=Command)
 def bag(
     source: Annotated[Path, typer.Argument(help="Input rosbag2 folder (sqlite3 or MCAP).", show_default=False)],
     output: Annotated[Path, typer.Argument(help="Output bag folder (same storage format).", show_default=False)],
@@ -692,13 +729,19 @@ def bag(
     out.print(f"wrote {output} ({result['storage']}): {result['images']} images segmented, {result['copied']} messages copied{skipped}")
 
 
-@app.command()
+@app.command(cls=Command)
 def info(weights: Weights = None) -> None:
-    """Versions and devices for bug reports, and what the weights contain (.pt, or an export's sidecar)."""
+    """Versions and devices for bug reports, and what the weights contain (.pt, or an export's sidecar):
+    classes and colours, the input the model takes, what it was trained on and started from.
+
+    Example: [bold]dwrseg-rt info -w dwrseg_b.onnx[/bold]
+    """
     from dwrseg_rt.checkpoint import read_model_info
     from dwrseg_rt.environment import environment_report
 
     table = Table(show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # long paths and hashes wrap; nothing is cut with "…"
     for key, value in environment_report().items():
         table.add_row(key, str(value))
     path = resolve_weights(weights)
@@ -709,11 +752,14 @@ def info(weights: Weights = None) -> None:
         out.print(table)  # the versions are still worth printing; the error follows, exit 2
         raise
     trained = meta.training
-    table.add_row("model", f"DWRSeg-{meta.variant.upper()}, {meta.num_classes} classes ({meta.label_set}), input {meta.input_size[0]}x{meta.input_size[1]}")
-    table.add_row("trained", json.dumps({k: trained.get(k) for k in ("dataset", "train_split", "mix", "iterations", "seconds", "val_miou", "date") if k in trained}))
+    width, height = meta.input_size
+    table.add_row("model", f"DWRSeg-{meta.variant.upper()}, {meta.num_classes} classes ({meta.label_set}), input {width}x{height}")
+    spec = meta.input_spec()
+    table.add_row("input", f"{spec['colour_order']} float32 {spec['layout']}, {spec['value']}; "
+                           f"mean {', '.join(f'{v:g}' for v in meta.mean)}; std {', '.join(f'{v:g}' for v in meta.std)}")
+    table.add_row("trained", json.dumps({k: round(trained[k], 4) if isinstance(trained[k], float) else trained[k] for k in ("dataset", "train_split", "mix", "iterations", "seconds", "val_miou", "date") if k in trained}))
     if "init" in trained:
-        init = trained["init"]
-        table.add_row("started from", json.dumps(init) if isinstance(init, dict) else str(init))
+        table.add_row("started from", describe_init(trained["init"], path))
     if path.suffix.lower() in (".onnx", ".engine"):
         from dwrseg_rt.checkpoint import read_sidecar
 
@@ -721,6 +767,20 @@ def info(weights: Weights = None) -> None:
         width, height = sidecar.get("inference_size", meta.input_size)
         table.add_row("export", f"{sidecar.get('precision', 'fp32')} at {width}x{height}")
     out.print(table)
+    classes = Table("id", "class", "colour (RGB)", title="classes")
+    for index, (name, rgb) in enumerate(zip(meta.classes, meta.palette)):
+        classes.add_row(str(index), name, f"[on rgb({rgb[0]},{rgb[1]},{rgb[2]})]    [/] {rgb[0]}, {rgb[1]}, {rgb[2]}")
+    out.print(classes)
+
+
+def describe_init(init: object, weights: Path) -> str:
+    """The weights a model was fine-tuned from; a shipped file retrained in place names its own path,
+    which is an earlier file, not itself."""
+    if isinstance(init, dict):
+        return json.dumps(init)
+    if Path(str(init)).name == weights.name:
+        return f"an earlier {weights.name} (the previous stage, then at {init})"
+    return str(init)
 
 
 def _terminate(signum, frame) -> None:

@@ -79,3 +79,10 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The real `dwrseg-rt` in a subprocess: exit codes and stderr as a user sees them."""
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "dwrseg_rt", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def one_line_failure(result: subprocess.CompletedProcess, phrase: str, code: int | None = None) -> bool:
+    """How every bad input must end: a non-zero exit (`code` if given) and one line on stderr naming it."""
+    lines = result.stderr.strip().splitlines()
+    return (result.returncode != 0 and (code is None or result.returncode == code) and len(lines) == 1
+            and phrase in lines[0] and "Traceback" not in result.stderr)

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SMALL, run_cli
+from conftest import SMALL, one_line_failure, run_cli
 from dwrseg_rt.errors import UserError
 from media import make_video
-from test_safety import camvid_like, one_line_failure
+from test_safety import camvid_like
 
 
 def digest(path: Path) -> str:

@@ -17,19 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SMALL, run_cli
+from conftest import SMALL, one_line_failure, run_cli
 from dwrseg_rt.checkpoint import FORMAT, ModelInfo, load_checkpoint, read_checkpoint
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.onnx import TORCHSCRIPT_EXPORT
 from dwrseg_rt.io.outputs import atomic_write
 from dwrseg_rt.io.video import VideoWriter, copy_stream
 from media import make_video, probe
-
-
-def one_line_failure(result, phrase: str, code: int | None = None) -> bool:
-    lines = result.stderr.strip().splitlines()
-    return (result.returncode != 0 and (code is None or result.returncode == code) and len(lines) == 1
-            and phrase in lines[0] and "Traceback" not in result.stderr)
 
 
 def leftovers(folder: Path) -> list[Path]:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import one_line_failure, run_cli
 from media import make_video, probe
 
 
@@ -70,11 +70,6 @@ def test_odd_frame_size_is_padded_to_even_for_h264(checkpoint, tmp_path):
     assert run_cli("video", source, "-o", tmp_path / "out.mp4", "--weights", checkpoint).returncode == 0
     out = probe(tmp_path / "out.mp4")
     assert (out["width"], out["height"], out["frames"]) == (162, 120, 4)
-
-
-def one_line_failure(result, phrase):
-    lines = result.stderr.strip().splitlines()
-    return result.returncode != 0 and len(lines) == 1 and phrase in lines[0] and "Traceback" not in result.stderr
 
 
 def test_truncated_file(checkpoint, tmp_path):

@@ -12,6 +12,14 @@ import numpy as np
 MODES = ("overlay", "mask", "side-by-side")
 
 
+LEGEND_MIN_SHARE = 0.002  # a class in fewer of a frame's pixels is a few stray pixels, not worth naming
+
+
+def rendering_name(mode: str, legend: bool) -> str:
+    """What default output names say about the rendering, so that two renderings of one input never collide."""
+    return f"{mode}_legend" if legend else mode
+
+
 class Renderer:
     def __init__(self, palette, classes: list[str] | None = None, mode: str = "overlay", alpha: float = 0.5,
                  ignore: tuple[int, ...] = (), legend: bool = False, title: str = "") -> None:
@@ -27,6 +35,7 @@ class Renderer:
         self.lut[~self.drawn] = 0
         self.classes = classes or [str(i) for i in range(len(colors))]
         self.mode, self.alpha, self.legend, self.title = mode, alpha, legend, title  # title: the model's name
+        self.name = rendering_name(mode, legend)
 
     def color_mask(self, class_map: np.ndarray) -> np.ndarray:
         return self.lut[class_map]
@@ -48,9 +57,11 @@ class Renderer:
 
     def draw_legend(self, picture: np.ndarray, class_map: np.ndarray) -> None:
         """One thin strip along the top edge (sky, not the road or the cars in front): the
-        model's name, then a swatch and name for each drawn class present in this frame,
+        model's name, then a swatch and name for each drawn class that covers more than a few
+        stray pixels of this frame,
         wrapping onto a second row only when the frame is too narrow."""
-        present = [c for c in np.flatnonzero(np.bincount(class_map.ravel(), minlength=256)) if self.drawn[c]]
+        counts = np.bincount(class_map.ravel(), minlength=256)
+        present = [c for c in np.flatnonzero(counts >= LEGEND_MIN_SHARE * class_map.size) if self.drawn[c]]
         if not present:
             return
         scale = max(0.35, picture.shape[0] / 1400)

@@ -1,8 +1,8 @@
 """Frame sources: video files, images (file, folder, glob), and live cameras or streams.
 
 Every source yields `Frame`s. Files give every frame; live sources (webcam index,
-/dev/videoN, rtsp://, http://) give the newest frame and count the ones dropped, so a
-slow model never builds up lag.
+/dev/videoN, rtsp://, http://, a Jetson CSI camera csi://N, any GStreamer pipeline gst:...)
+give the newest frame and count the ones dropped, so a slow model never builds up lag.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def is_live(spec: str) -> bool:
-    return spec.isdigit() or spec.startswith("/dev/video") or spec.lower().startswith(LIVE_PREFIXES)
+    return spec.isdigit() or spec.startswith(("/dev/video", "csi://", "gst:")) or spec.lower().startswith(LIVE_PREFIXES)
 
 
 def expand_inputs(specs: list[str]) -> tuple[list[str], list[Path], list[Path]]:
@@ -126,31 +126,18 @@ class ImageSource:
         pass
 
 
-class LiveSource:
-    """A camera or network stream read on its own thread; iteration yields the newest frame.
+class NewestFrameSource:
+    """A live source read on its own thread; iteration yields the newest frame.
 
     Frames that arrive while the consumer is busy are replaced, not queued, and counted in
-    `dropped`. Iteration ends when the stream ends or `close()` is called.
+    `dropped`. Iteration ends when the stream ends or `close()` is called. Subclasses set
+    `name`, `fps`, `width`, `height` and implement `read()` (the next RGB frame, or None at the end).
     """
 
     live = True
+    frame_count = None
 
-    @staticmethod
-    def name_of(spec: str) -> str:
-        """camera0, or the stream's last path element: what its output is named after."""
-        return f"camera{spec}" if spec.isdigit() else Path(spec.split("?")[0]).stem or "stream"
-
-    def __init__(self, spec: str, open_timeout: float = 10.0) -> None:
-        target: int | str = int(spec) if spec.isdigit() else spec
-        self.capture = cv2.VideoCapture(target)
-        if not self.capture.isOpened():
-            raise UserError(f"cannot open live source {spec} (camera index, /dev/videoN or a stream URL)")
-        self.name = self.name_of(spec)
-        fps = self.capture.get(cv2.CAP_PROP_FPS)
-        self.fps = Fraction(fps).limit_denominator(1001) if 1 <= fps <= 240 else Fraction(30)
-        self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self.frame_count = None
+    def start(self) -> None:
         self.grabbed = 0
         self.dropped = 0
         self._latest: Frame | None = None
@@ -161,17 +148,20 @@ class LiveSource:
         self._thread = threading.Thread(target=self._grab, name="live-grab", daemon=True)
         self._thread.start()
 
+    def read(self) -> np.ndarray | None:
+        raise NotImplementedError
+
     def _grab(self) -> None:
         while not self._closed.is_set():
-            ok, image = self.capture.read()
+            image = self.read()
             with self._fresh:
-                if not ok:
+                if image is None:
                     self._ended = True
                     self._fresh.notify_all()
                     return
                 if self._latest is not None:
                     self.dropped += 1
-                self._latest = Frame(to_rgb(image), self.grabbed, self.name, time=time.perf_counter() - self._started)
+                self._latest = Frame(image, self.grabbed, self.name, time=time.perf_counter() - self._started)
                 self.grabbed += 1
                 self._fresh.notify_all()
 
@@ -188,4 +178,48 @@ class LiveSource:
     def close(self) -> None:
         self._closed.set()
         self._thread.join(timeout=2)
+
+
+class LiveSource(NewestFrameSource):
+    """A webcam (index, /dev/videoN) or a network stream, through OpenCV."""
+
+    def __init__(self, spec: str) -> None:
+        target: int | str = int(spec) if spec.isdigit() else spec
+        self.capture = cv2.VideoCapture(target)
+        if not self.capture.isOpened():
+            raise UserError(f"cannot open live source {spec} (camera index, /dev/videoN or a stream URL)")
+        self.name = live_name(spec)
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = Fraction(fps).limit_denominator(1001) if 1 <= fps <= 240 else Fraction(30)
+        self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.start()
+
+    def read(self) -> np.ndarray | None:
+        ok, image = self.capture.read()
+        return to_rgb(image) if ok else None
+
+    def close(self) -> None:
+        super().close()
         self.capture.release()
+
+
+def live_name(spec: str) -> str:
+    """camera0, csi0, gst, or the stream's last path element: what its output is named after."""
+    if spec.isdigit():
+        return f"camera{spec}"
+    if spec.startswith("csi://"):
+        return "csi" + spec.removeprefix("csi://").split("?")[0]
+    if spec.startswith("gst:"):
+        return "gst"
+    return Path(spec.split("?")[0]).stem or "stream"
+
+
+def open_live(spec: str) -> NewestFrameSource:
+    from dwrseg_rt.io.gstreamer import GstSource, csi_pipeline
+
+    if spec.startswith("csi://"):
+        return GstSource(csi_pipeline(spec), live_name(spec))
+    if spec.startswith("gst:"):
+        return GstSource(spec.removeprefix("gst:"), live_name(spec))
+    return LiveSource(spec)

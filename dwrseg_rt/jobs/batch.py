@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.io.render import Renderer
-from dwrseg_rt.io.sources import ImageSource, LiveSource, VideoFileSource, expand_inputs
+from dwrseg_rt.io.sources import ImageSource, VideoFileSource, expand_inputs, live_name, open_live
 from dwrseg_rt.io.viewer import Viewer
 from dwrseg_rt.jobs.segment import ImageJob, Job, VideoJob
 from dwrseg_rt.runtime.segmenter import Segmenter
@@ -27,8 +27,9 @@ class Plan:
     inputs: tuple[Path, ...] = ()  # files it reads: no report may be written over them
 
 
-def plan_jobs(specs: list[str], output: Path | None, mode: str) -> list[Plan]:
-    """Check and expand the inputs (before any model is loaded) into one plan per output."""
+def plan_jobs(specs: list[str], output: Path | None, rendering: str) -> list[Plan]:
+    """Check and expand the inputs (before any model is loaded) into one plan per output;
+    `rendering` (overlay, mask_legend, ...) names the default outputs."""
     live, videos, images = expand_inputs(specs)
     several = len(live) + len(videos) + (1 if images else 0) > 1
     if several and output is not None and output.suffix:
@@ -43,10 +44,10 @@ def plan_jobs(specs: list[str], output: Path | None, mode: str) -> list[Plan]:
     def video_target(stem: str, beside: Path) -> Path:
         if output is not None and not several:
             return output
-        return (output if output is not None else beside) / f"{stem}_{mode}.mp4"
+        return (output if output is not None else beside) / f"{stem}_{rendering}.mp4"
 
     targets: dict[Path, str] = {}
-    for name, target in [(spec, video_target(LiveSource.name_of(spec), Path.cwd())) for spec in live] + \
+    for name, target in [(spec, video_target(live_name(spec), Path.cwd())) for spec in live] + \
                         [(str(path), video_target(path.stem, path.parent)) for path in videos]:
         key = target.resolve()
         if key in targets:
@@ -57,7 +58,7 @@ def plan_jobs(specs: list[str], output: Path | None, mode: str) -> list[Plan]:
     plans = []
     for spec in live:
         def build(common: dict, spec=spec) -> Job:
-            source = LiveSource(spec)
+            source = open_live(spec)
             if several and output is not None:
                 output.mkdir(parents=True, exist_ok=True)
             return VideoJob(source, video_target(source.name, Path.cwd()), **common)

@@ -23,7 +23,7 @@ from dwrseg_rt.io.outputs import atomic_write, check_output_path
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import EngineOptions
 from dwrseg_rt.io.render import Renderer
-from dwrseg_rt.io.sources import Frame, ImageSource, LiveSource, VideoFileSource
+from dwrseg_rt.io.sources import Frame, ImageSource, NewestFrameSource, VideoFileSource
 from dwrseg_rt.io.video import VideoWriter
 from dwrseg_rt.io.viewer import Viewer
 from dwrseg_rt.runtime.backends import load_backend
@@ -49,7 +49,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
 class Job:
     """Runs `source` through the pipeline; subclasses say where results go."""
 
-    source: VideoFileSource | LiveSource | ImageSource
+    source: VideoFileSource | NewestFrameSource | ImageSource
     output: Path
 
     def __init__(self, segmenter: Segmenter, renderer: Renderer, masks_dir: Path | None, viewer: Viewer | None) -> None:
@@ -124,7 +124,7 @@ class Job:
 class VideoJob(Job):
     """A video file or live source into one mp4."""
 
-    def __init__(self, source: VideoFileSource | LiveSource, output: Path, segmenter: Segmenter, renderer: Renderer,
+    def __init__(self, source: VideoFileSource | NewestFrameSource, output: Path, segmenter: Segmenter, renderer: Renderer,
                  masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None,
                  input_path: Path | None = None) -> None:
         try:
@@ -142,7 +142,7 @@ class VideoJob(Job):
 
     def open(self) -> None:
         width = self.source.width * (2 if self.renderer.mode == "side-by-side" else 1)
-        if isinstance(self.source, LiveSource):
+        if self.source.live:
             time_base, audio = LIVE_TIME_BASE, None
         else:
             reader = self.source.reader
@@ -202,7 +202,7 @@ class ImageJob(Job):
             self.check_masks([p for p in (masks_dir / f"{path.stem}.png" for path in source.paths) if p.exists()], force)
 
     def target(self, path: Path) -> Path:
-        return self.file or (self.out_dir or path.parent) / f"{path.stem}_{self.renderer.mode}.png"
+        return self.file or (self.out_dir or path.parent) / f"{path.stem}_{self.renderer.name}.png"
 
     def write(self, frame: Frame, picture: np.ndarray, class_map: np.ndarray) -> None:
         write_png(self.targets[frame.name], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
