@@ -30,10 +30,40 @@ def cpu_name() -> str:
     return f"{name}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
 
 
+def is_jetson() -> bool:
+    return Path("/etc/nv_tegra_release").exists()
+
+
+def gpu_on_machine() -> bool:
+    """An NVIDIA GPU is there, whatever torch says: a desktop driver's device node, or a Jetson."""
+    return Path("/dev/nvidia0").exists() or is_jetson()
+
+
+def no_gpu_reason(torch_version: str, cuda_version: str | None, jetson: bool) -> str:
+    """Why torch sees no GPU, and what to do, in one phrase."""
+    if cuda_version is None:
+        if jetson:
+            return (f"torch {torch_version} is a CPU-only build (PyPI's aarch64 torch cannot use a Jetson's GPU): "
+                    "install NVIDIA's torch for your JetPack (docs/deploy.md)")
+        return f"torch {torch_version} is a CPU-only build: install a CUDA build of torch (PyPI's default on x86 Linux)"
+    if jetson:
+        return (f"torch {torch_version} (CUDA {cuda_version}) sees no GPU: use NVIDIA's torch for your JetPack "
+                "(docs/deploy.md), run as a user in the video group")
+    return (f"torch {torch_version} (CUDA {cuda_version}) sees no GPU: check the NVIDIA driver (nvidia-smi), "
+            "or run the container with --gpus all")
+
+
+def gpu_problem() -> str | None:
+    """None when torch sees a CUDA GPU, else why not (see `no_gpu_reason`)."""
+    import torch
+
+    return None if torch.cuda.is_available() else no_gpu_reason(torch.__version__, torch.version.cuda, is_jetson())
+
+
 def environment_report() -> dict[str, str]:
     import torch
 
-    cuda = torch.version.cuda if torch.cuda.is_available() else "not available"
+    cuda = torch.version.cuda if torch.cuda.is_available() else f"not available: {gpu_problem()}"
     devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     report = {
         "dwrseg-rt": __version__,

@@ -549,3 +549,29 @@ def test_the_pipeline_warms_up_before_its_clock_and_threads_start(checkpoint):
                          lambda frame, class_map: received.append(frame.index))
     assert fake.warmed == [(100, 200, 3)] and threads_at_warmup == [before]
     assert received == list(range(6)) and stats.frames == 6
+
+
+def test_why_torch_sees_no_gpu_is_said_with_the_fix():
+    from dwrseg_rt.environment import no_gpu_reason
+
+    jetson_cpu_build = no_gpu_reason("2.5.1", None, jetson=True)
+    assert "CPU-only build" in jetson_cpu_build and "NVIDIA's torch for your JetPack" in jetson_cpu_build
+    assert "install a CUDA build" in no_gpu_reason("2.5.1+cpu", None, jetson=False)
+    assert "video group" in no_gpu_reason("2.3.0", "12.2", jetson=True)
+    assert "nvidia-smi" in no_gpu_reason("2.5.1", "12.4", jetson=False)
+
+
+@pytest.mark.skipif(CUDA, reason="checks the messages on machines without CUDA")
+def test_a_gpu_backend_and_info_say_why_there_is_no_gpu_and_auto_says_what_it_chose(checkpoint, monkeypatch, capsys):
+    import dwrseg_rt.environment as environment
+    from dwrseg_rt.runtime.cuda import require_cuda
+
+    with pytest.raises(UserError, match=r"needs a CUDA GPU: torch .* (CPU-only build|sees no GPU)"):
+        require_cuda()
+    info = run_cli("info", "--weights", checkpoint)
+    assert "not available: torch" in info.stdout
+    assert resolve_backend("auto") == "onnxruntime" and capsys.readouterr().err == ""  # a CPU-only machine: no notice
+    monkeypatch.setattr(environment, "gpu_on_machine", lambda: True)  # a GPU torch cannot use (PyPI's torch on a Jetson)
+    assert resolve_backend("auto") == "onnxruntime"
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert len(notice) == 1 and notice[0].startswith("--backend auto: onnxruntime on the CPU, because torch")

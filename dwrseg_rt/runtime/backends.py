@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -139,14 +140,19 @@ def cached_int8(source: Path, info: ModelInfo, size: tuple[int, int], images: li
 
 def resolve_backend(name: str) -> str:
     """'auto' -> TensorRT when importable and a GPU is present, else torch on CUDA, else
-    onnxruntime on the CPU."""
+    onnxruntime on the CPU (with a notice on machines that have a GPU torch cannot use)."""
     if name not in BACKENDS:
         raise UserError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name != "auto":
         return name
     if torch.cuda.is_available():
         return "tensorrt" if importlib.util.find_spec("tensorrt") else "torch"
-    return "onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
+    chosen = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
+    from dwrseg_rt.environment import gpu_on_machine, gpu_problem
+
+    if gpu_on_machine():  # a GPU is there but unused: say so, and why (a CPU-only machine needs no notice)
+        print(f"--backend auto: {chosen} on the CPU, because {gpu_problem()}", file=sys.stderr)
+    return chosen
 
 
 def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None, threads: int | None = None,

@@ -30,9 +30,11 @@ IN_FLIGHT = 3
 
 
 def require_cuda() -> torch.device:
-    if not torch.cuda.is_available():
-        raise UserError("this backend needs a CUDA GPU, and torch sees none (torch.cuda.is_available() is False); "
-                        "use --backend onnxruntime or torch on the CPU")
+    from dwrseg_rt.environment import gpu_problem
+
+    problem = gpu_problem()
+    if problem:
+        raise UserError(f"this backend needs a CUDA GPU: {problem}; or use --backend onnxruntime (the CPU)")
     return torch.device("cuda")
 
 
