@@ -22,7 +22,7 @@ def segmenter(checkpoint):
 
 def numbered_frames(count):
     for index in range(count):
-        yield Frame(np.full((40, 70, 3), index, np.uint8), index)
+        yield Frame(np.full((40, 70, 3), index % 256, np.uint8), index)
 
 
 def test_every_frame_arrives_once_in_order(segmenter):

@@ -311,9 +311,11 @@ def test_train_command_ctrl_c_writes_last_pt_and_resume_finishes_the_run(synth_r
     import sys
     import time
 
-    args = ["train", "--dataset", "synth", "--data", str(synth_root), "-o", str(tmp_path / "m.pt"), "--iterations", "60",
+    args = ["train", "--dataset", "synth", "--data", str(synth_root), "-o", str(tmp_path / "m.pt"),
             "--batch-size", "2", "--crop", "64x32", "--input-size", "64x32", "--workers", "0", "--val-every", "0", "--save-every", "1000"]
-    process = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # far more steps than it can run before the signal, however fast the machine: the run is interrupted for sure
+    process = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", *args, "--iterations", "100000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "m_run" / "log.csv"
     deadline = time.time() + 120
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 4):
@@ -324,7 +326,7 @@ def test_train_command_ctrl_c_writes_last_pt_and_resume_finishes_the_run(synth_r
     import torch
 
     stopped = torch.load(tmp_path / "m_run" / "last.pt", weights_only=True)["step"]
-    assert 3 <= stopped < 60 and not (tmp_path / "m.pt").exists()
-    resumed = run_cli(*args, "--resume", tmp_path / "m_run")
+    assert 3 <= stopped < 100000 and not (tmp_path / "m.pt").exists()
+    resumed = run_cli(*args, "--iterations", str(stopped + 5), "--resume", tmp_path / "m_run")  # finish it, 5 steps on
     assert resumed.returncode == 0, resumed.stderr
-    assert load_checkpoint(tmp_path / "m.pt")[1].training["iterations"] == 60
+    assert load_checkpoint(tmp_path / "m.pt")[1].training["iterations"] == stopped + 5

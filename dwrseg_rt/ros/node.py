@@ -177,6 +177,9 @@ def main(args: list[str] | None = None) -> None:
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except Exception:
+            if rclpy.ok():  # a real failure; otherwise rclpy tripped over a Ctrl+C's shutdown mid-wait (seen under load)
+                raise
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
             executor.shutdown()
