@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,10 @@ def pytest_configure(config) -> None:
     """Exports cached by the runtime go to a folder of this test session, never the user's home:
     set before any fixture runs, session- and module-scoped ones included."""
     os.environ["DWRSEG_RT_CACHE"] = tempfile.mkdtemp(prefix="dwrseg-rt-test-cache-")
+    # A run started in the background by a shell (`pytest &`, nohup) inherits SIGINT ignored, and so
+    # would every CLI it starts: the Ctrl+C tests would wait for an interrupt that never comes.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_unconfigure(config) -> None:

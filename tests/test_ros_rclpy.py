@@ -212,6 +212,34 @@ def test_sigint_ends_the_node_cleanly_and_ros_args_override_parameters(signals, 
     assert node.returncode == 0 and "Traceback" not in rest, rest
 
 
+def test_a_camera_publishing_best_effort_to_the_reliable_node_is_named_in_the_log(checkpoint, monkeypatch):
+    """The commonest reason nothing arrives: a best-effort camera driver and a reliable subscriber never match.
+    rclpy says so on the node's side, in one line naming the policy (what users should look for)."""
+    node = run_node(checkpoint, "-p", "inference_size:=64x32")
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    camera = Node("best_effort_camera", context=context)
+    try:
+        log = ""
+        deadline = time.monotonic() + 60
+        while "segmenting" not in log and time.monotonic() < deadline:
+            log += node.stdout.readline()
+        camera.create_publisher(Image, "/camera/image_raw", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(node.stdout.readline, "")), daemon=True)
+        reader.start()
+        assert wait_for(lambda: any("incompatible QoS" in line for line in lines), 60), lines
+        warning = next(line for line in lines if "incompatible QoS" in line)
+        assert "RELIABILITY" in warning and "/camera/image_raw" in warning
+    finally:
+        os.killpg(node.pid, signal.SIGINT)
+        node.wait(timeout=30)
+        camera.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
 def test_the_node_runs_int8_calibrated_on_a_folder_and_refuses_a_thin_one(checkpoint, tmp_path):
     for index in range(8):
         cv2.imwrite(str(tmp_path / f"{index}.png"), cv2.cvtColor(street(index), cv2.COLOR_RGB2BGR))

@@ -317,11 +317,16 @@ def test_train_command_ctrl_c_writes_last_pt_and_resume_finishes_the_run(synth_r
     process = subprocess.Popen([sys.executable, "-m", "dwrseg_rt", *args, "--iterations", "100000"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "m_run" / "log.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 4):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 4):
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # never left running, whatever failed
+            process.kill()
+            process.communicate()
     assert process.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr, stderr
     import torch
 
