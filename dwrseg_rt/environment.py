@@ -63,7 +63,8 @@ def gpu_problem() -> str | None:
 def environment_report() -> dict[str, str]:
     import torch
 
-    cuda = torch.version.cuda if torch.cuda.is_available() else f"not available: {gpu_problem()}"
+    problem = gpu_problem()
+    cuda = f"not available: {problem}" if problem else torch.version.cuda
     devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     report = {
         "dwrseg-rt": __version__,

@@ -80,9 +80,9 @@ def half_export_runs_here() -> bool:
 needs_half_conv = pytest.mark.skipif(not half_export_runs_here(), reason="no fp16 convolution on this CPU's torch (< 2.2)")
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The real `dwrseg-rt` in a subprocess: exit codes and stderr as a user sees them."""
-    env = {**os.environ, "COLUMNS": "200"}
+def run_cli(*args: str, cwd: Path | None = None, columns: int = 200) -> subprocess.CompletedProcess:
+    """The real `dwrseg-rt` in a subprocess: exit codes and stderr as a user sees them, in a terminal this wide."""
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([sys.executable, "-m", "dwrseg_rt", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 

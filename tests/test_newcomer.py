@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -25,12 +22,6 @@ from media import make_video
 COMMANDS = ["video", "synth", "train", "eval", "export", "bench", "ros-dds", "bag", "info"]
 
 
-def at_80_columns(*args: str) -> subprocess.CompletedProcess:
-    """The CLI as it prints in a plain 80-column terminal."""
-    return subprocess.run([sys.executable, "-m", "dwrseg_rt", *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "COLUMNS": "80"})
-
-
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_every_help_has_an_example_and_flags_take_no_value(command):
     result = run_cli(*([command] if command else []), "--help")
@@ -40,7 +31,7 @@ def test_every_help_has_an_example_and_flags_take_no_value(command):
 
 
 def test_info_shows_classes_colours_and_the_input_at_80_columns_without_cutting_anything():
-    result = at_80_columns("info", "--weights", "camvid")
+    result = run_cli("info", "--weights", "camvid", columns=80)
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "…" not in text
@@ -48,7 +39,7 @@ def test_info_shows_classes_colours_and_the_input_at_80_columns_without_cutting_
     for index, name in enumerate(["sky", "building", "pole", "road"]):
         assert f"│ {index:<2} │ {name}" in text
     assert "128, 64, 128" in text  # road's colour
-    synth = at_80_columns("info", "--weights", "synth").stdout
+    synth = run_cli("info", "--weights", "synth", columns=80).stdout
     assert "an earlier dwrseg_b_synth.pt" in synth  # not "started from" itself
 
 
@@ -89,11 +80,11 @@ def test_the_legend_names_classes_not_stray_pixels():
 
 def test_summaries_wrap_between_figures_never_inside_one(checkpoint, synth_root, tmp_path):
     clip = make_video(tmp_path / "clip.mp4", frames=2)
-    video = at_80_columns("video", clip, "--weights", checkpoint, "-o", tmp_path / "o.mp4")
+    video = run_cli("video", clip, "--weights", checkpoint, "-o", tmp_path / "o.mp4", columns=80)
     assert video.returncode == 0, video.stderr
     for figure in (r"pipeline \d+\.\d fps", r"model \d+\.\d fps", r"on onnxruntime @ 256x128"):
         assert re.search(figure, video.stdout), video.stdout  # each on one line
-    scores = at_80_columns("eval", "--dataset", "synth", "--data", synth_root, "--weights", checkpoint, "--split", "val")
+    scores = run_cli("eval", "--dataset", "synth", "--data", synth_root, "--weights", checkpoint, "--split", "val", columns=80)
     assert scores.returncode == 0, scores.stderr
     assert any("pixel accuracy" in line and "%" in line for line in scores.stdout.splitlines())
     assert all(len(line) <= 80 for line in scores.stdout.splitlines())

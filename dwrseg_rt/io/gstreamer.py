@@ -72,7 +72,8 @@ class GstSource(NewestFrameSource):
                 self.process.wait(timeout=3)  # a failed pipeline exits by itself, its messages complete
             except subprocess.TimeoutExpired:
                 pass
-            self._stop()
+            self._end_child()
+            self.frames.close()
             reader.join(timeout=3)
             raise UserError(f"GStreamer pipeline did not start ({self.failure()}): {pipeline}")
         width, height, num, den = self._caps.groups()
@@ -115,7 +116,7 @@ class GstSource(NewestFrameSource):
         rows = np.frombuffer(buffer, np.uint8).reshape(self.height, self.stride)
         return rows[:, : self.width * 3].reshape(self.height, self.width, 3)
 
-    def _stop(self) -> None:
+    def _end_child(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -123,11 +124,9 @@ class GstSource(NewestFrameSource):
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.frames.close()
 
     def close(self) -> None:
-        """Ends the child first: a reader blocked on the pipe then sees its end."""
-        if self.process.poll() is None:
-            self.process.terminate()
+        """Ends the child first, so a reader blocked on the pipe sees its end; then the thread, then the pipe."""
+        self._end_child()
         super().close()
-        self._stop()
+        self.frames.close()
