@@ -99,6 +99,7 @@ Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp3
 Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="INT8: a folder of your own camera images (8+; default for onnxruntime: synthetic streets).")]
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the model's own (480x360 for the shipped camvid, 1024x512 for synth; `info` shows it).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU inference threads (default: the cores this process may use).")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
 
 
@@ -194,6 +195,9 @@ def video(
     legend: Annotated[bool, typer.Option("--legend", help="Draw the names and colors of the classes in view.")] = False,
     ignore_class: Annotated[Optional[list[str]], typer.Option("--ignore-class", help="Class name not to draw; repeat for several.")] = None,
     masks_dir: Annotated[Optional[Path], typer.Option("--masks-dir", help="Also write one uint8 class-id PNG per frame here.")] = None,
+    no_output: Annotated[bool, typer.Option("--no-output", help="Write no rendered video or PNGs, only --masks-dir, --stats-json or the --show window (faster: nothing drawn unless shown, nothing encoded).")] = False,
+    preset: Annotated[str, typer.Option(help="x264 speed/size trade-off: auto (ultrafast when the model runs on the CPU, veryfast on a GPU), ultrafast ... veryslow.")] = "auto",
+    threads: Threads = None,
     weights: Weights = None,
     backend: Backend = "auto",
     precision: Precision = None,
@@ -220,10 +224,17 @@ def video(
     from dwrseg_rt.io.render import Renderer, rendering_name
     from dwrseg_rt.io.viewer import Viewer
     from dwrseg_rt.jobs.batch import plan_jobs, run_plans
-    from dwrseg_rt.jobs.segment import load_segmenter
+    from dwrseg_rt.io.video import PRESETS
+    from dwrseg_rt.jobs.segment import Outputs, load_segmenter
 
     if overlay + mask + side_by_side > 1:
         raise UserError("choose one of --overlay, --mask and --side-by-side")
+    if preset != "auto" and preset not in PRESETS:
+        raise UserError(f"--preset must be auto or one of {', '.join(PRESETS)}, not {preset!r}")
+    if no_output and output is not None:
+        raise UserError("--no-output writes no video or images: drop -o, or drop --no-output")
+    if no_output and not (masks_dir or show or stats_json):
+        raise UserError("--no-output leaves nothing to write or show: add --masks-dir, --show or --stats-json")
     mode = "mask" if mask else "side-by-side" if side_by_side else "overlay"
     plans = plan_jobs(inputs, output, rendering_name(mode, legend))
     path = resolve_weights(weights)
@@ -231,14 +242,15 @@ def video(
     check_report_path(stats_json, force, read)
     check_masks_dir(masks_dir, read)
     check_calibration(calibration, [precision])
-    segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration))
+    segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration), threads)
     info, model = segmenter.info, weights_name(path)
     unknown = [name for name in ignore_class or [] if name not in info.classes]
     if unknown:
         raise UserError(f"--ignore-class {unknown[0]!r} is not a class of this model; classes: {', '.join(info.classes)}")
     renderer = Renderer(info.palette, info.classes, mode, alpha, tuple(info.classes.index(n) for n in ignore_class or []), legend, model)
     with LazyProgress() as progress:
-        outcomes = run_plans(plans, segmenter, renderer, masks_dir, force, Viewer() if show else None,
+        outputs = Outputs(renderer, masks_dir, force, Viewer() if show else None, not no_output, None if preset == "auto" else preset)
+        outcomes = run_plans(plans, segmenter, outputs,
                              on_start=lambda job, name: progress.reset(f"segmenting {Path(name).name}", job.total_frames),
                              on_frame=lambda done, fps: progress.update(completed=done, rate=f"{fps:5.1f} fps"))
     results = [o.result for o in outcomes if o.result]
@@ -249,10 +261,13 @@ def video(
     if stats_json:
         write_json(stats_json, results[0] if len(plans) == 1 else {"runs": [o.__dict__ for o in outcomes]})
     if any(r["interrupted"] for r in results):
-        err.print(f"interrupted: {results[-1]['frames']} frames written to {results[-1]['output']}")
+        err.print(f"interrupted: {results[-1]['frames']} frames written to {results[-1]['output'] or masks_dir or 'the window only'}")
         raise typer.Exit(130)
     for result in results:
-        out.print(f"wrote {result['output']}")
+        if result["output"]:
+            out.print(f"wrote {result['output']}")
+    if masks_dir is not None and results:
+        out.print(f"wrote {sum(r['frames'] for r in results)} class-id PNGs into {masks_dir}")
     warnings = [line for result in results for line in result["warnings"]]
     for line in warnings:
         err.print(f"warning: {line}", highlight=False, soft_wrap=True)
@@ -266,7 +281,7 @@ def print_summary(outcomes, model: str) -> None:
         table.add_column(column, justify="left" if column in ("input", "result") else "right")
     for o in outcomes:
         if o.result:
-            table.add_row(o.name, str(o.result["frames"]), f"{o.result['pipeline_fps']:.1f}", o.result["output"])
+            table.add_row(o.name, str(o.result["frames"]), f"{o.result['pipeline_fps']:.1f}", o.result["output"] or "-")
         else:
             table.add_row(o.name, "-", "-", f"[red]failed: {o.error}[/red]")
     out.print(table)
@@ -283,14 +298,20 @@ def print_figures(parts: list[str]) -> None:
         out.print(line, highlight=False, soft_wrap=True)
 
 
+STAGES = ("decode", "preprocess", "inference", "postprocess", "render", "encode", "output", "starved", "blocked")
+
+
 def print_stats(result: dict, model: str) -> None:
+    """The figures, then one row per pipeline stage: the decoder thread's decode and preprocess;
+    inference and postprocess on the calling thread, which was `starved` waiting for the decoder
+    or `blocked` waiting for the sink; the sink's render and encode, and all of its `output`."""
     print_figures([f"{result['input']}: {result['frames']} frames", f"pipeline {result['pipeline_fps']:.1f} fps",
                    f"model {result['model_fps']:.1f} fps", f"{model} on {result['backend']} @ {result['size'][0]}x{result['size'][1]}"]
                   + ([f"{result['dropped']} dropped (live)"] if result.get("dropped") else []))
     table = Table()
     for column in ("stage", "mean ms", "median ms", "p90 ms", "frames"):
         table.add_column(column, justify="right" if column != "stage" else "left")
-    for stage in ("decode", "preprocess", "inference", "postprocess", "encode"):
+    for stage in STAGES:
         s = result["stages"].get(stage)
         if s:
             table.add_row(stage, f"{s['mean_ms']:.1f}", f"{s['median_ms']:.1f}", f"{s['p90_ms']:.1f}", str(s["count"]))
@@ -635,6 +656,7 @@ def bench(
     iterations: Annotated[int, typer.Option(min=1)] = 20,
     clip: Annotated[Optional[Path], typer.Option(help="Also run the full video pipeline on this clip.")] = None,
     camera: Annotated[Optional[str], typer.Option(help="Feed frames of this size WxH (e.g. 1920x1080): model-only then includes resizing in and the class map back out.")] = None,
+    threads: Threads = None,
     json_path: JsonOut = None,
     force: Force = False,
 ) -> None:
@@ -650,7 +672,7 @@ def bench(
     check_calibration(calibration, [p for _, p in runs])
     with err.status("benchmarking"):
         report = run_benchmarks(resolve_weights(weights), runs, parse_size(size), clip, batch, warmup, iterations, calibration,
-                                parse_size(camera, "--camera"))
+                                parse_size(camera, "--camera"), threads)
     out.print(bench_table(report))
     for entry in report["results"]:
         model = entry["model"]

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.io.render import Renderer
 from dwrseg_rt.io.sources import ImageSource, VideoFileSource, expand_inputs, live_name, open_live
-from dwrseg_rt.io.viewer import Viewer
-from dwrseg_rt.jobs.segment import ImageJob, Job, VideoJob
+from dwrseg_rt.jobs.segment import ImageJob, Job, Outputs, VideoJob
 from dwrseg_rt.runtime.segmenter import Segmenter
 
 
@@ -23,7 +21,7 @@ class Plan:
     """One job to build when its turn comes (so opening a bad file fails only that job)."""
 
     name: str
-    build: Callable[[dict], Job]  # called with the shared segmenter, renderer and output settings
+    build: Callable[[Segmenter, Outputs], Job]  # called with the run's segmenter and output settings
     inputs: tuple[Path, ...] = ()  # files it reads: no report may be written over them
 
 
@@ -57,22 +55,22 @@ def plan_jobs(specs: list[str], output: Path | None, rendering: str) -> list[Pla
 
     plans = []
     for spec in live:
-        def build(common: dict, spec=spec) -> Job:
+        def build(segmenter: Segmenter, outputs: Outputs, spec=spec) -> Job:
             source = open_live(spec)
             if several and output is not None:
                 output.mkdir(parents=True, exist_ok=True)
-            return VideoJob(source, video_target(source.name, Path.cwd()), **common)
+            return VideoJob(source, video_target(source.name, Path.cwd()), segmenter, outputs)
         plans.append(Plan(spec, build))
     for path in videos:
-        def build(common: dict, path=path) -> Job:
+        def build(segmenter: Segmenter, outputs: Outputs, path=path) -> Job:
             target = video_target(path.stem, path.parent)
-            if several:
+            if several and outputs.save:
                 target.parent.mkdir(parents=True, exist_ok=True)
-            return VideoJob(VideoFileSource(path), target, input_path=path, **common)
+            return VideoJob(VideoFileSource(path), target, segmenter, outputs, input_path=path)
         plans.append(Plan(str(path), build, (path,)))
     if images:
         plans.append(Plan(f"{len(images)} images" if len(images) > 1 else str(images[0]),
-                          lambda common: ImageJob(ImageSource(images), output, **common), tuple(images)))
+                          lambda segmenter, outputs: ImageJob(ImageSource(images), output, segmenter, outputs), tuple(images)))
     return plans
 
 
@@ -83,16 +81,14 @@ class Outcome:
     error: str | None = None
 
 
-def run_plans(plans: list[Plan], segmenter: Segmenter, renderer: Renderer, masks_dir: Path | None = None,
-              force: bool = False, viewer: Viewer | None = None, on_start: Callable[[Job, str], None] | None = None,
+def run_plans(plans: list[Plan], segmenter: Segmenter, outputs: Outputs, on_start: Callable[[Job, str], None] | None = None,
               on_frame: Callable[[int, float], None] | None = None) -> list[Outcome]:
     """Run each plan; with several, a failure is recorded and the next one runs.
     Stops after a job that was interrupted (Ctrl+C/SIGTERM)."""
-    common = {"segmenter": segmenter, "renderer": renderer, "masks_dir": masks_dir, "force": force, "viewer": viewer}
     outcomes = []
     for plan in plans:
         try:
-            job = plan.build(common)
+            job = plan.build(segmenter, outputs)
             if on_start:
                 on_start(job, plan.name)
             result = job.run(on_frame)

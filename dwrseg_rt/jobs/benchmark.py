@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dwrseg_rt.export.tensorrt import EngineOptions
-from dwrseg_rt.runtime.backends import load_backend
+from dwrseg_rt.runtime.backends import CpuThreads, load_backend
 from dwrseg_rt.runtime.segmenter import Segmenter
 from dwrseg_rt.runtime.timing import StageTimer
 
@@ -31,7 +31,7 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch: int = 1, warmup: int = 3,
                 iterations: int = 20, precision: str | None = None, calibration: Path | None = None,
-                camera: tuple[int, int] | None = None) -> dict:
+                camera: tuple[int, int] | None = None, threads: int | None = None) -> dict:
     """Throughput and latency of the model on a realistic frame at the inference size, or with
     `camera`, on frames of that size (resize in, class map back out: what a camera costs).
 
@@ -43,7 +43,7 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
     """
     from dwrseg_rt.export.onnx import sample_image
 
-    runner, info, inference_size = load_backend(weights, backend, size, precision=precision,
+    runner, info, inference_size = load_backend(weights, backend, size, CpuThreads(threads), precision=precision,
                                                 engine=EngineOptions(calibration, batch=batch))
     segmenter = Segmenter(runner, info, inference_size)
     frames = [sample_image(camera or inference_size)] * batch
@@ -86,8 +86,10 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
 
 
 def bench_stages_alone(clip: Path) -> dict[str, float]:
-    """fps of decode alone and of encode alone on this clip: the pipeline's other ceilings."""
+    """fps of decode alone and of encode alone on this clip: the pipeline's other ceilings
+    (the encoder as the CPU pipeline runs it: one thread, x264's ultrafast preset)."""
     from dwrseg_rt.io.video import VideoReader, VideoWriter
+    from dwrseg_rt.jobs.segment import CPU_PRESET
 
     start = time.perf_counter()
     with VideoReader(clip) as reader:
@@ -96,7 +98,7 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
     decode_fps = len(frames) / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        writer = VideoWriter(Path(folder) / "encode.mp4", fps, width, height)
+        writer = VideoWriter(Path(folder) / "encode.mp4", fps, width, height, threads=1, preset=CPU_PRESET)
         for frame in frames:
             writer.write(frame)
         writer.close()
@@ -105,16 +107,16 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
 
 
 def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path, precision: str | None = None,
-                   calibration: Path | None = None) -> dict:
+                   calibration: Path | None = None, threads: int | None = None) -> dict:
     """The real `video` job on `clip` (overlay to a temporary mp4), with per-stage timings."""
     from dwrseg_rt.io.render import Renderer
     from dwrseg_rt.io.sources import VideoFileSource
-    from dwrseg_rt.jobs.segment import VideoJob, load_segmenter
+    from dwrseg_rt.jobs.segment import Outputs, VideoJob, load_segmenter
 
-    segmenter = load_segmenter(weights, backend, size, precision, EngineOptions(calibration))
-    renderer = Renderer(segmenter.info.palette, segmenter.info.classes)
+    segmenter = load_segmenter(weights, backend, size, precision, EngineOptions(calibration), threads)
+    outputs = Outputs(Renderer(segmenter.info.palette, segmenter.info.classes))
     with tempfile.TemporaryDirectory() as folder:
-        result = VideoJob(VideoFileSource(clip), Path(folder) / "bench.mp4", segmenter, renderer, input_path=clip).run()
+        result = VideoJob(VideoFileSource(clip), Path(folder) / "bench.mp4", segmenter, outputs, input_path=clip).run()
     return {"mode": "pipeline", "clip": clip.name, **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}
 
 
@@ -123,7 +125,7 @@ DEFAULT_RUNS = [("torch", None), ("onnxruntime", "fp32"), ("onnxruntime", "int8"
 
 def run_benchmarks(weights: Path, runs: list[tuple[str, str | None]], size: tuple[int, int] | None, clip: Path | None,
                    batch: int = 1, warmup: int = 3, iterations: int = 20, calibration: Path | None = None,
-                   camera: tuple[int, int] | None = None) -> dict:
+                   camera: tuple[int, int] | None = None, threads: int | None = None) -> dict:
     """Each (backend, precision) of `runs` model-only, and on `clip` through the pipeline, one
     after the other in one process (so their ratios compare); one JSON-ready report. Paths are
     recorded by name and hash, not as this machine's absolute paths."""
@@ -133,14 +135,14 @@ def run_benchmarks(weights: Path, runs: list[tuple[str, str | None]], size: tupl
     report: dict = {"machine": environment_report(), "settings": {
         "weights": weights.name, "weights_sha256": file_digest(weights), "size": size and list(size), "batch": batch,
         "camera": camera and list(camera), "runs": [list(run) for run in runs], "calibration": calibration and calibration.name,
-        "warmup": warmup, "iterations": iterations, "clip": clip and clip.name}, "results": []}
+        "warmup": warmup, "iterations": iterations, "clip": clip and clip.name, "threads": threads}, "results": []}
     if clip is not None:
         report["stages_alone"] = bench_stages_alone(clip)
     for backend, precision in runs:
-        model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration, camera)
+        model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration, camera, threads)
         entry = {"backend": model["backend"], "model": model}
         if clip is not None:
-            pipeline = bench_pipeline(weights, backend, size, clip, precision, calibration)
+            pipeline = bench_pipeline(weights, backend, size, clip, precision, calibration, threads)
             slowest = min(model["throughput_fps"] / batch, *report["stages_alone"].values())
             entry["pipeline"] = pipeline
             entry["pipeline_over_model"] = pipeline["pipeline_fps"] / (model["throughput_fps"] / batch)

@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,16 +27,20 @@ from dwrseg_rt.io.render import Renderer
 from dwrseg_rt.io.sources import Frame, ImageSource, NewestFrameSource, VideoFileSource
 from dwrseg_rt.io.video import VideoWriter
 from dwrseg_rt.io.viewer import Viewer
-from dwrseg_rt.runtime.backends import load_backend
+from dwrseg_rt.runtime.backends import CpuThreads, load_backend
 from dwrseg_rt.runtime.pipeline import run_pipeline
 from dwrseg_rt.runtime.segmenter import Segmenter
 
 LIVE_TIME_BASE = Fraction(1, 1000)
+CPU_PRESET = "ultrafast"  # x264's preset when the model shares the CPU (`encoder_preset`)
 
 
 def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None,
-                   engine: EngineOptions | None = None) -> Segmenter:
-    runner, info, inference_size = load_backend(weights, backend, size, precision=precision, engine=engine)
+                   engine: EngineOptions | None = None, threads: int | None = None) -> Segmenter:
+    """The segmenter of a pipeline: on the CPU its inference threads sleep when idle, leaving
+    the cores to the decoder and encoder (`CpuThreads`)."""
+    runner, info, inference_size = load_backend(weights, backend, size, CpuThreads(threads, spinning=False),
+                                                precision=precision, engine=engine)
     return Segmenter(runner, info, inference_size)
 
 
@@ -46,16 +51,40 @@ def write_png(path: Path, image: np.ndarray) -> None:
     atomic_write(path, lambda temp: temp.write_bytes(encoded.tobytes()))
 
 
+@dataclass
+class Outputs:
+    """What every job of a run writes or shows. `save` False writes no rendered video or PNGs
+    (only the masks, the window, the stats): nothing is drawn unless shown, nothing encoded.
+    `preset`: x264's speed/size trade-off; None picks by where the model runs (`encoder_preset`)."""
+
+    renderer: Renderer
+    masks_dir: Path | None = None
+    force: bool = False
+    viewer: Viewer | None = None
+    save: bool = True
+    preset: str | None = None
+
+
+def encoder_preset(segmenter: Segmenter) -> str:
+    """x264's fastest preset when the model shares the CPU with the encoder (measured on 2
+    cores, 960x540: 4 ms a frame against veryfast's 10, for files about 4x larger at the same
+    quality setting); veryfast, smaller files, when the model runs on a GPU and x264 has the cores."""
+    return "veryfast" if segmenter.on_device else CPU_PRESET
+
+
 class Job:
     """Runs `source` through the pipeline; subclasses say where results go."""
 
     source: VideoFileSource | NewestFrameSource | ImageSource
-    output: Path
+    output: Path | None  # None when nothing rendered is saved
 
-    def __init__(self, segmenter: Segmenter, renderer: Renderer, masks_dir: Path | None, viewer: Viewer | None) -> None:
+    def __init__(self, segmenter: Segmenter, outputs: Outputs) -> None:
+        masks_dir = outputs.masks_dir
         if masks_dir is not None and masks_dir.exists() and not masks_dir.is_dir():
             raise UserError(f"--masks-dir {masks_dir} is not a folder")
-        self.segmenter, self.renderer, self.masks_dir, self.viewer = segmenter, renderer, masks_dir, viewer
+        self.segmenter, self.outputs, self.renderer = segmenter, outputs, outputs.renderer
+        self.masks_dir, self.viewer = masks_dir, outputs.viewer
+        self.draws = outputs.save or outputs.viewer is not None  # a masks-only run never renders
         self.written = 0
 
     def check_masks(self, existing: list[Path], force: bool) -> None:
@@ -77,8 +106,14 @@ class Job:
     def mask_name(self, frame: Frame) -> str: ...
 
     def sink(self, frame: Frame, class_map: np.ndarray) -> None:
-        picture = self.renderer(frame.image, class_map)
-        self.write(frame, picture, class_map)
+        timer = self.segmenter.timer
+        picture = None
+        if self.draws:
+            with timer.stage("render"):
+                picture = self.renderer(frame.image, class_map)
+        if self.outputs.save:
+            with timer.stage("encode"):
+                self.write(frame, picture, class_map)
         if self.masks_dir is not None:
             write_png(self.masks_dir / self.mask_name(frame), class_map)
         if self.viewer is not None and not self.viewer.show(picture):
@@ -106,7 +141,7 @@ class Job:
         self.finish(ok=stats.frames > 0, interrupted=stats.interrupted)
         if stats.frames == 0 and not stats.interrupted:
             raise UserError(f"{self.describe()} has no decodable frames")
-        result = {"input": self.describe(), "output": str(self.output), "mode": self.renderer.mode,
+        result = {"input": self.describe(), "output": self.output and str(self.output), "mode": self.renderer.mode,
                   "backend": self.segmenter.backend.name, "size": list(self.segmenter.size),
                   "dropped": self.source.dropped, **self.extra_stats(), **stats.to_dict()}
         return {**result, "warnings": [] if stats.interrupted else self.problems(result)}
@@ -124,23 +159,25 @@ class Job:
 class VideoJob(Job):
     """A video file or live source into one mp4."""
 
-    def __init__(self, source: VideoFileSource | NewestFrameSource, output: Path, segmenter: Segmenter, renderer: Renderer,
-                 masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None,
+    def __init__(self, source: VideoFileSource | NewestFrameSource, output: Path, segmenter: Segmenter, outputs: Outputs,
                  input_path: Path | None = None) -> None:
         try:
-            if output.suffix.lower() != ".mp4":
-                raise UserError(f"output {output} must end in .mp4 (H.264 in MP4)")
-            check_output_path(output, force, inputs=(input_path,) if input_path else ())
-            super().__init__(segmenter, renderer, masks_dir, viewer)
-            if masks_dir is not None and masks_dir.is_dir():
-                self.check_masks(sorted(masks_dir.glob(f"{glob.escape(source.name)}_[0-9]*.png")), force)
+            if outputs.save:
+                if output.suffix.lower() != ".mp4":
+                    raise UserError(f"output {output} must end in .mp4 (H.264 in MP4)")
+                check_output_path(output, outputs.force, inputs=(input_path,) if input_path else ())
+            super().__init__(segmenter, outputs)
+            if self.masks_dir is not None and self.masks_dir.is_dir():
+                self.check_masks(sorted(self.masks_dir.glob(f"{glob.escape(source.name)}_[0-9]*.png")), outputs.force)
         except UserError:
             source.close()
             raise
-        self.source, self.output, self.input_path = source, output, input_path
+        self.source, self.output, self.input_path = source, output if outputs.save else None, input_path
         self.writer: VideoWriter | None = None
 
     def open(self) -> None:
+        if not self.outputs.save:
+            return
         width = self.source.width * (2 if self.renderer.mode == "side-by-side" else 1)
         if self.source.live:
             time_base, audio = LIVE_TIME_BASE, None
@@ -151,7 +188,8 @@ class VideoJob(Job):
         # (measured: faster overall on 2 cores); with it on a GPU, x264 takes what it needs.
         threads = 0 if self.segmenter.on_device else 1
         self.writer = VideoWriter(self.output, self.source.fps, width, self.source.height, time_base=time_base,
-                                  audio_from=audio, threads=threads)
+                                  audio_from=audio, threads=threads, preset=self.outputs.preset or encoder_preset(self.segmenter),
+                                  live=self.source.live)
 
     def write(self, frame: Frame, picture: np.ndarray, class_map: np.ndarray) -> None:
         pts = round(frame.time / LIVE_TIME_BASE) if frame.time is not None else frame.pts
@@ -183,19 +221,19 @@ class VideoJob(Job):
 class ImageJob(Job):
     """Still images into `<stem>_<mode>.png` each, in `out_dir` or beside the image."""
 
-    def __init__(self, source: ImageSource, out_dir: Path | None, segmenter: Segmenter, renderer: Renderer,
-                 masks_dir: Path | None = None, force: bool = False, viewer: Viewer | None = None) -> None:
-        super().__init__(segmenter, renderer, masks_dir, viewer)
+    def __init__(self, source: ImageSource, out_dir: Path | None, segmenter: Segmenter, outputs: Outputs) -> None:
+        super().__init__(segmenter, outputs)
         self.source = source
+        force, masks_dir = outputs.force, outputs.masks_dir
         # One image and `-o name.png`: that file. Otherwise -o names a folder for the PNGs.
         self.file = out_dir if out_dir is not None and out_dir.suffix.lower() == ".png" and len(source.paths) == 1 else None
         self.out_dir = None if self.file else out_dir
-        self.output = self.file or out_dir or source.paths[0].parent
-        if self.out_dir is not None:
+        self.output = (self.file or out_dir or source.paths[0].parent) if outputs.save else None
+        if self.out_dir is not None and outputs.save:
             if self.out_dir.exists() and not self.out_dir.is_dir():
                 raise UserError(f"output {self.out_dir} is a file; for images, -o names a folder")
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.targets = {path.stem: self.target(path) for path in source.paths}
+        self.targets = {path.stem: self.target(path) for path in source.paths} if outputs.save else {}
         for path, target in zip(source.paths, self.targets.values()):
             check_output_path(target, force, inputs=(path,))
         if masks_dir is not None and masks_dir.is_dir():
