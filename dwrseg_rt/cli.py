@@ -98,6 +98,7 @@ Backend = Annotated[str, typer.Option("--backend", "-b", help="auto | tensorrt |
 Precision = Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32 | fp16 | int8 (default: fp16 on GPUs, fp32 on CPU; int8: TensorRT, or onnxruntime on the CPU).")]
 Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="INT8: a folder of your own camera images (8+; default for onnxruntime: synthetic streets).")]
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the model's own (480x360 for the shipped camvid, 1024x512 for synth; `info` shows it).")]
+FrameSize = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the model's trained pixel count in each source's aspect ratio (480x360 for 4:3 with the shipped camvid, 552x312 for 16:9).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU inference threads (default: the cores this process may use).")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
@@ -202,7 +203,7 @@ def video(
     backend: Backend = "auto",
     precision: Precision = None,
     calibration: Calibration = None,
-    size: Size = None,
+    size: FrameSize = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Overlay opacity.")] = 0.5,
     show: Annotated[bool, typer.Option("--show", help="Also show the result in a window (needs a display).")] = False,
     stats_json: Annotated[Optional[Path], typer.Option("--stats-json", help="Write frames, fps and per-stage timings as JSON.")] = None,
@@ -306,7 +307,7 @@ def print_stats(result: dict, model: str) -> None:
     inference and postprocess on the calling thread, which was `starved` waiting for the decoder
     or `blocked` waiting for the sink; the sink's render and encode, and all of its `output`."""
     print_figures([f"{result['input']}: {result['frames']} frames", f"pipeline {result['pipeline_fps']:.1f} fps",
-                   f"model {result['model_fps']:.1f} fps", f"{model} on {result['backend']} @ {result['size'][0]}x{result['size'][1]}"]
+                   f"model {result['model_fps']:.1f} fps", f"{model} on {result['backend']} @ {'x'.join(map(str, result['size']))}" if result["size"] else model]
                   + ([f"{result['dropped']} dropped (live)"] if result.get("dropped") else []))
     table = Table()
     for column in ("stage", "mean ms", "median ms", "p90 ms", "frames"):
@@ -698,7 +699,7 @@ def ros_dds(
     backend: Backend = "auto",
     precision: Precision = None,
     calibration: Calibration = None,
-    size: Size = None,
+    size: FrameSize = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     count: Annotated[Optional[int], typer.Option(min=1, help="Exit after this many frames.")] = None,
 ) -> None:
@@ -728,7 +729,7 @@ def bag(
     backend: Backend = "auto",
     precision: Precision = None,
     calibration: Calibration = None,
-    size: Size = None,
+    size: FrameSize = None,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     force: Force = False,
 ) -> None:

@@ -142,7 +142,8 @@ def run_benchmarks(weights: Path, runs: list[tuple[str, str | None]], size: tupl
         model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration, camera, threads)
         entry = {"backend": model["backend"], "model": model}
         if clip is not None:
-            pipeline = bench_pipeline(weights, backend, size, clip, precision, calibration, threads)
+            # at model-only's size, so that the ratio compares like with like (not the clip's aspect)
+            pipeline = bench_pipeline(weights, backend, tuple(model["size"]), clip, precision, calibration, threads)
             slowest = min(model["throughput_fps"] / batch, *report["stages_alone"].values())
             entry["pipeline"] = pipeline
             entry["pipeline_over_model"] = pipeline["pipeline_fps"] / (model["throughput_fps"] / batch)

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dwrseg_rt.checkpoint import load_checkpoint
 from dwrseg_rt.io.outputs import atomic_write, check_output_path
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import EngineOptions
@@ -27,7 +28,7 @@ from dwrseg_rt.io.render import Renderer
 from dwrseg_rt.io.sources import Frame, ImageSource, NewestFrameSource, VideoFileSource
 from dwrseg_rt.io.video import VideoWriter
 from dwrseg_rt.io.viewer import Viewer
-from dwrseg_rt.runtime.backends import CpuThreads, load_backend
+from dwrseg_rt.runtime.backends import CpuThreads, check_backend, load_backend, runs_on_gpu
 from dwrseg_rt.runtime.pipeline import run_pipeline
 from dwrseg_rt.runtime.segmenter import Segmenter
 
@@ -38,10 +39,17 @@ CPU_PRESET = "ultrafast"  # x264's preset when the model shares the CPU (`encode
 def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None,
                    engine: EngineOptions | None = None, threads: int | None = None) -> Segmenter:
     """The segmenter of a pipeline: on the CPU its inference threads sleep when idle, leaving
-    the cores to the decoder and encoder (`CpuThreads`)."""
-    runner, info, inference_size = load_backend(weights, backend, size, CpuThreads(threads, spinning=False),
-                                                precision=precision, engine=engine)
-    return Segmenter(runner, info, inference_size)
+    the cores to the decoder and encoder (`CpuThreads`). A checkpoint without `size` runs at
+    the size that keeps each source's aspect ratio (`size_for_frame`), opened at its first frame;
+    exports (.onnx, .engine) run at the size they were built for."""
+    cpu = CpuThreads(threads, spinning=False)
+    if size is not None or Path(weights).suffix.lower() != ".pt":
+        runner, info, inference_size = load_backend(weights, backend, size, cpu, precision=precision, engine=engine)
+        return Segmenter(runner, info, inference_size)
+    name, _ = check_backend(backend, precision, engine)
+    _, info = load_checkpoint(weights)  # checked in full now, not at the first frame
+    return Segmenter(None, info, None, gpu=runs_on_gpu(name),
+                     open_at=lambda at: load_backend(weights, name, at, cpu, precision=precision, engine=engine)[0])
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -142,7 +150,7 @@ class Job:
         if stats.frames == 0 and not stats.interrupted:
             raise UserError(f"{self.describe()} has no decodable frames")
         result = {"input": self.describe(), "output": self.output and str(self.output), "mode": self.renderer.mode,
-                  "backend": self.segmenter.backend.name, "size": list(self.segmenter.size),
+                  "backend": self.segmenter.backend and self.segmenter.backend.name, "size": self.segmenter.size and list(self.segmenter.size),
                   "dropped": self.source.dropped, **self.extra_stats(), **stats.to_dict()}
         return {**result, "warnings": [] if stats.interrupted else self.problems(result)}
 

@@ -32,7 +32,7 @@ PARAMETERS = {
     "backend": "auto",  # auto | tensorrt | torch | onnxruntime
     "precision": "",  # fp32 | fp16 | int8; empty: fp16 on GPUs, fp32 on CPU
     "calibration": "",  # int8: a folder of camera images; empty: synthetic streets (onnxruntime)
-    "inference_size": "",  # "1024x512"; empty: the checkpoint's
+    "inference_size": "",  # "1024x512"; empty: the model's pixel count at each image's aspect ratio
     "alpha": 0.5,
     "engine_cache_dir": "",  # where TensorRT engines are cached; empty: ~/.cache/dwrseg-rt
     "force_rebuild": False,  # rebuild the TensorRT engine even if one is cached
@@ -129,7 +129,8 @@ def make_node_class():
                 read_only=True, description="class id -> name of the loaded model (class_mask pixel values)"))
             self.declare_parameter("palette", [v for color in info.palette for v in color], ParameterDescriptor(
                 read_only=True, description="class id -> RGB color as a flat list r0,g0,b0,r1,... (color_mask, overlay)"))
-            self.get_logger().info(f"{weights.name} on {segmenter.backend.name} at {segmenter.size[0]}x{segmenter.size[1]}")
+            self.get_logger().info(f"{weights.name} on {segmenter.backend.name} at {segmenter.size[0]}x{segmenter.size[1]}" if segmenter.size
+                                   else f"{weights.name}: the inference size follows the first image's aspect ratio (inference_size sets one)")
             topic = input_topic(self.param("input_topic"), self.param("compressed"))
             kind = CompressedImage if self.param("compressed") else Image
             self.subscription = self.create_subscription(kind, topic, self.on_image, self.qos)

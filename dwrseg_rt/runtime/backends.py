@@ -182,6 +182,31 @@ def resolve_backend(name: str) -> str:
     return chosen
 
 
+def check_backend(backend: str, precision: str | None, engine: EngineOptions | None) -> tuple[str, list[Path] | None]:
+    """The backend `auto` stands for, and the INT8 calibration images for onnxruntime, after every
+    check that needs no model (so a wrong option fails before any work, even when the model is
+    opened later, at the first frame's size)."""
+    name = resolve_backend(backend)
+    if precision is not None and precision not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if name == "onnxruntime" and precision == "fp16":
+        raise UserError("onnxruntime runs fp32 or int8 here (on the CPU); fp16 needs a CUDA GPU: --backend tensorrt or torch")
+    if name == "torch" and not torch.cuda.is_available() and precision not in (None, "fp32"):
+        raise UserError(f"torch on the CPU runs fp32; {precision} runs on " +
+                        ("--backend onnxruntime (CPU) or tensorrt" if precision == "int8" else "a CUDA GPU"))
+    calibration = (engine or EngineOptions()).calibration
+    if name == "onnxruntime" and precision == "int8" and calibration is not None:
+        from dwrseg_rt.export.calibration import calibration_images
+
+        return name, calibration_images(calibration, ORT_CALIBRATION_LIMIT)  # listed once: a bad folder fails here
+    return name, None
+
+
+def runs_on_gpu(name: str) -> bool:
+    """Whether the backend `name` (resolved, not 'auto') runs on a CUDA GPU (a `CudaBackend`)."""
+    return name == "tensorrt" or (name == "torch" and torch.cuda.is_available())
+
+
 def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None, cpu: CpuThreads = CpuThreads(),
                  precision: str | None = None, engine: EngineOptions | None = None) -> tuple[Backend, ModelInfo, tuple[int, int]]:
     """Open weights (.pt checkpoint, exported .onnx, or .engine) on a backend.
@@ -192,17 +217,7 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
     """
     weights = Path(weights)
     kind = weights.suffix.lower()  # '.ONNX' is an ONNX model too, never unpickled as a checkpoint
-    name = resolve_backend(backend)
-    if precision is not None and precision not in PRECISIONS:
-        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if name == "onnxruntime" and precision == "fp16":
-        raise UserError("onnxruntime runs fp32 or int8 here (on the CPU); fp16 needs a CUDA GPU: --backend tensorrt or torch")
-    calibration = (engine or EngineOptions()).calibration
-    images = None  # the INT8 calibration set for onnxruntime, listed once (a bad folder fails here, before any work)
-    if name == "onnxruntime" and precision == "int8" and calibration is not None:
-        from dwrseg_rt.export.calibration import calibration_images
-
-        images = calibration_images(calibration, ORT_CALIBRATION_LIMIT)
+    name, images = check_backend(backend, precision, engine)
     if kind == ".engine":
         from dwrseg_rt.runtime.tensorrt import TensorRTBackend
 
@@ -239,9 +254,6 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
             from dwrseg_rt.runtime.cuda import TorchCudaBackend
 
             return TorchCudaBackend(model, precision or "fp16"), info, size
-        if precision not in (None, "fp32"):
-            raise UserError(f"torch on the CPU runs fp32; {precision} runs on " +
-                            ("--backend onnxruntime (CPU) or tensorrt" if precision == "int8" else "a CUDA GPU"))
         return TorchBackend(model, "cpu", cpu.count), info, size
     fp32 = cached_onnx(weights, model, info, size, cpu)
     if precision == "int8":

@@ -10,7 +10,8 @@ same steps on the GPU (runtime/cuda.py) and let several frames be in flight at o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,12 +22,47 @@ from dwrseg_rt.runtime.preprocess import normalize, resize_class_map, resize_fra
 from dwrseg_rt.runtime.timing import StageTimer
 
 
+SIZE_MULTIPLE = 8  # inference sides are multiples of the decoder's 1/8 resolution
+
+
+def size_for_frame(trained: tuple[int, int], width: int, height: int) -> tuple[int, int]:
+    """The inference size for width x height frames: the trained size's pixel count at the
+    frame's aspect ratio, sides rounded to SIZE_MULTIPLE, so objects keep the shape and scale
+    the model learned (a 16:9 frame squashed into 4:3 makes cars and people a third thinner).
+    The trained size itself when the aspects agree within 1%."""
+    trained_width, trained_height = trained
+    aspect = width / height
+    if abs(aspect * trained_height / trained_width - 1) < 0.01:
+        return trained
+    rows = math.sqrt(trained_width * trained_height / aspect)
+    return (max(SIZE_MULTIPLE, round(rows * aspect / SIZE_MULTIPLE) * SIZE_MULTIPLE),
+            max(SIZE_MULTIPLE, round(rows / SIZE_MULTIPLE) * SIZE_MULTIPLE))
+
+
 class Segmenter:
-    def __init__(self, backend: Backend, info: ModelInfo, size: tuple[int, int], timer: StageTimer | None = None) -> None:
+    """`size` None: the size follows the frames (`size_for_frame`), chosen from the first frame
+    of each run (`warmup`, `segment_batch`); `open_at(size)` opens the backend for a size, once
+    per size (exports and engines are cached on disk too), and `gpu` says, before any is open,
+    whether it will run on a CUDA GPU."""
+
+    def __init__(self, backend: Backend | None, info: ModelInfo, size: tuple[int, int] | None, timer: StageTimer | None = None,
+                 open_at: Callable[[tuple[int, int]], Backend] | None = None, gpu: bool = False) -> None:
         self.backend = backend
         self.info = info
         self.size = size  # (width, height) the network runs at
         self.timer = timer or StageTimer()
+        self.open_at, self.gpu = open_at, gpu
+        self.opened: dict[tuple[int, int], Backend] = {size: backend} if backend is not None and size else {}
+
+    def fit(self, frame: np.ndarray) -> None:
+        """Follow this frame's aspect ratio, when the size follows the frames."""
+        if self.open_at is None:
+            return
+        size = size_for_frame(self.info.input_size, frame.shape[1], frame.shape[0])
+        if size != self.size:
+            if size not in self.opened:
+                self.opened[size] = self.open_at(size)
+            self.backend, self.size = self.opened[size], size
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         resized = np.stack([resize_frame(frame, self.size) for frame in frames])
@@ -38,7 +74,7 @@ class Segmenter:
     @property
     def on_device(self) -> bool:
         """True for CUDA backends: they preprocess on the GPU and work asynchronously."""
-        return isinstance(self.backend, CudaBackend)
+        return isinstance(self.backend, CudaBackend) if self.backend is not None else self.gpu
 
     @property
     def in_flight(self) -> int:
@@ -71,7 +107,8 @@ class Segmenter:
     def warmup(self, frame: np.ndarray) -> None:
         """One untimed pass on a frame of the coming size, so start-up costs (cuDNN autotuning,
         CUDA-graph capture, onnxruntime's first-run allocations) stay out of the timings; the
-        stage timer starts afresh."""
+        stage timer starts afresh. Picks the size first, for a segmenter whose size follows the frames."""
+        self.fit(frame)
         if self.on_device:
             self.backend.warmup([frame], self.size, self.info.mean, self.info.std)
         else:
@@ -80,7 +117,9 @@ class Segmenter:
 
     def segment_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size. On a GPU a
-        batch is one size, so frames are grouped by size there (all groups queued, then collected)."""
+        batch is one size, so frames are grouped by size there (all groups queued, then collected).
+        A segmenter whose size follows the frames takes the first frame's."""
+        self.fit(frames[0])
         if not self.on_device:
             return self.collect(self.submit(frames))
         groups: dict[tuple, list[int]] = {}
