@@ -194,6 +194,12 @@ def check_backend(backend: str, precision: str | None, engine: EngineOptions | N
     if name == "torch" and not torch.cuda.is_available() and precision not in (None, "fp32"):
         raise UserError(f"torch on the CPU runs fp32; {precision} runs on " +
                         ("--backend onnxruntime (CPU) or tensorrt" if precision == "int8" else "a CUDA GPU"))
+    if name == "tensorrt":
+        from dwrseg_rt.export.tensorrt import import_tensorrt
+        from dwrseg_rt.runtime.cuda import require_cuda
+
+        import_tensorrt()
+        require_cuda()
     calibration = (engine or EngineOptions()).calibration
     if name == "onnxruntime" and precision == "int8" and calibration is not None:
         from dwrseg_rt.export.calibration import calibration_images

@@ -27,8 +27,8 @@ SIZE_MULTIPLE = 8  # inference sides are multiples of the decoder's 1/8 resoluti
 
 def size_for_frame(trained: tuple[int, int], width: int, height: int) -> tuple[int, int]:
     """The inference size for width x height frames: the trained size's pixel count at the
-    frame's aspect ratio, sides rounded to SIZE_MULTIPLE, so objects keep the shape and scale
-    the model learned (a 16:9 frame squashed into 4:3 makes cars and people a third thinner).
+    frame's aspect ratio, sides rounded to SIZE_MULTIPLE, so objects keep the shape the model
+    learned (a 16:9 frame squashed into 4:3 makes cars and people a quarter thinner).
     The trained size itself when the aspects agree within 1%."""
     trained_width, trained_height = trained
     aspect = width / height
