@@ -89,7 +89,7 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
     """fps of decode alone and of encode alone on this clip: the pipeline's other ceilings
     (the encoder as the CPU pipeline runs it: one thread, x264's ultrafast preset)."""
     from dwrseg_rt.io.video import VideoReader, VideoWriter
-    from dwrseg_rt.jobs.segment import CPU_PRESET
+    from dwrseg_rt.jobs.segment import encoder_settings
 
     start = time.perf_counter()
     with VideoReader(clip) as reader:
@@ -98,7 +98,7 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
     decode_fps = len(frames) / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        writer = VideoWriter(Path(folder) / "encode.mp4", fps, width, height, threads=1, preset=CPU_PRESET)
+        writer = VideoWriter(Path(folder) / "encode.mp4", fps, width, height, **encoder_settings(on_device=False))
         for frame in frames:
             writer.write(frame)
         writer.close()

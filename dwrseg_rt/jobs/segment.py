@@ -33,7 +33,6 @@ from dwrseg_rt.runtime.pipeline import run_pipeline
 from dwrseg_rt.runtime.segmenter import Segmenter
 
 LIVE_TIME_BASE = Fraction(1, 1000)
-CPU_PRESET = "ultrafast"  # x264's preset when the model shares the CPU (`encoder_preset`)
 
 
 def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None,
@@ -63,7 +62,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
 class Outputs:
     """What every job of a run writes or shows. `save` False writes no rendered video or PNGs
     (only the masks, the window, the stats): nothing is drawn unless shown, nothing encoded.
-    `preset`: x264's speed/size trade-off; None picks by where the model runs (`encoder_preset`)."""
+    `preset`: x264's speed/size trade-off; None picks by where the model runs (`encoder_settings`)."""
 
     renderer: Renderer
     masks_dir: Path | None = None
@@ -73,11 +72,12 @@ class Outputs:
     preset: str | None = None
 
 
-def encoder_preset(segmenter: Segmenter) -> str:
-    """x264's fastest preset when the model shares the CPU with the encoder (measured on 2
-    cores, 960x540: 4 ms a frame against veryfast's 10, for files about 4x larger at the same
-    quality setting); veryfast, smaller files, when the model runs on a GPU and x264 has the cores."""
-    return "veryfast" if segmenter.on_device else CPU_PRESET
+def encoder_settings(on_device: bool) -> dict:
+    """x264's threads and preset for a model on a GPU or on the CPU. On the CPU: one encoder
+    thread, leaving the other cores to inference, and the fastest preset (measured on 2 cores,
+    960x540: 4 ms a frame against veryfast's 10, for files about 4x larger at the same quality
+    setting). On a GPU x264 takes the threads it wants, at veryfast (smaller files)."""
+    return {"threads": 0, "preset": "veryfast"} if on_device else {"threads": 1, "preset": "ultrafast"}
 
 
 class Job:
@@ -192,12 +192,11 @@ class VideoJob(Job):
         else:
             reader = self.source.reader
             time_base, audio = reader.time_base, (self.input_path if reader.has_audio else None)
-        # With the model on the CPU, one encoder thread leaves the other cores to inference
-        # (measured: faster overall on 2 cores); with it on a GPU, x264 takes what it needs.
-        threads = 0 if self.segmenter.on_device else 1
+        encoder = encoder_settings(self.segmenter.on_device)
+        if self.outputs.preset:
+            encoder["preset"] = self.outputs.preset
         self.writer = VideoWriter(self.output, self.source.fps, width, self.source.height, time_base=time_base,
-                                  audio_from=audio, threads=threads, preset=self.outputs.preset or encoder_preset(self.segmenter),
-                                  live=self.source.live)
+                                  audio_from=audio, live=self.source.live, **encoder)
 
     def write(self, frame: Frame, picture: np.ndarray, class_map: np.ndarray) -> None:
         pts = round(frame.time / LIVE_TIME_BASE) if frame.time is not None else frame.pts

@@ -152,17 +152,19 @@ def run_pipeline(
             for frame in timed(iter(frames)):
                 yield frame, None
             return
+        started = time.perf_counter()
         while writer.is_alive():
             try:
-                with timer.stage("starved"):  # inference waiting for the decoder
-                    item = decoded.get(timeout=0.1)
+                item = decoded.get(timeout=0.1)
             except queue.Empty:
                 if decoder.error:
                     return
                 continue
             if item is _DONE:
                 return
+            timer.add("starved", time.perf_counter() - started)  # inference waiting for the decoder, all of it
             yield item
+            started = time.perf_counter()
 
     def timed(iterator: Iterator[Frame]) -> Iterator[Frame]:
         while True:
