@@ -100,6 +100,7 @@ Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="INT8
 Size = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the model's own (480x360 for the shipped camvid, 1024x512 for synth; `info` shows it).")]
 FrameSize = Annotated[Optional[str], typer.Option("--size", "-s", help="Inference size WxH; default: the model's trained pixel count in each source's aspect ratio (480x360 for 4:3 with the shipped camvid, 552x312 for 16:9).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+Tta = Annotated[str, typer.Option("--tta", help="Test-time augmentation: none | flip (averages each frame with its mirror image: twice the model's work, for offline jobs; a .pt checkpoint).")]
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU inference threads (default: the cores this process may use).")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
 
@@ -204,6 +205,7 @@ def video(
     precision: Precision = None,
     calibration: Calibration = None,
     size: FrameSize = None,
+    tta: Tta = "none",
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Overlay opacity.")] = 0.5,
     show: Annotated[bool, typer.Option("--show", help="Also show the result in a window (needs a display).")] = False,
     stats_json: Annotated[Optional[Path], typer.Option("--stats-json", help="Write frames, fps and per-stage timings as JSON.")] = None,
@@ -243,7 +245,7 @@ def video(
     check_report_path(stats_json, force, read)
     check_masks_dir(masks_dir, read)
     check_calibration(calibration, [precision])
-    segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration), threads)
+    segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration), threads, tta)
     info, model = segmenter.info, weights_name(path)
     unknown = [name for name in ignore_class or [] if name not in info.classes]
     if unknown:
@@ -449,6 +451,7 @@ def evaluate(
     precision: Precision = None,
     calibration: Calibration = None,
     size: Size = None,
+    tta: Tta = "none",
     class_map: Annotated[Optional[Path], typer.Option(help="JSON {\"model class\": \"dataset class\"} (or the other way) for a model trained on other classes; Cityscapes/synth <-> CamVid is built in.")] = None,
     drop_unmapped: Annotated[bool, typer.Option("--drop-unmapped", help="Score without the classes a --class-map leaves unmapped (otherwise refused).")] = False,
     json_path: JsonOut = None,
@@ -476,12 +479,13 @@ def evaluate(
     files = open_dataset(dataset, data, split)
     check_files(files)  # labels outside the classes are refused, as train does, not silently not scored
     check_calibration(calibration, [precision])
-    runner, info, inference_size = load_backend(path, backend, parse_size(size), precision=precision, engine=EngineOptions(calibration))
+    runner, info, inference_size = load_backend(path, backend, parse_size(size), precision=precision, engine=EngineOptions(calibration),
+                                                tta=tta)
     files, prediction_lut, mapped = align_classes(info, files, mapping, drop_unmapped)
     if mapped:
         err.print(f"scoring through a class map: {mapped}")
     segmenter = Segmenter(runner, info, inference_size)
-    reference = Segmenter(*load_backend(path, backend, inference_size, precision="fp32")) if precision == "int8" else None
+    reference = Segmenter(*load_backend(path, backend, inference_size, precision="fp32", tta=tta)) if precision == "int8" else None
     with progress_bar() as progress:
         task = progress.add_task(f"evaluating {split}", total=len(files), rate="")
         result = run_eval(segmenter, files, on_image=lambda: progress.advance(task), prediction_lut=prediction_lut,
@@ -501,7 +505,7 @@ def evaluate(
     if json_path:
         trained = info.training
         write_json(json_path, {**result, "weights": str(path), "weights_sha256": file_digest(path),
-                               "class_map": mapped, "backend": runner.name, "precision": precision, "dataset": dataset, "split": split,
+                               "class_map": mapped, "backend": runner.name, "precision": precision, "tta": tta, "dataset": dataset, "split": split,
                                "trained": {k: trained.get(k) for k in ("dataset", "train_split", "mix", "iterations", "seconds", "init", "date")},
                                "machine": environment_report()})
 
@@ -730,6 +734,7 @@ def bag(
     precision: Precision = None,
     calibration: Calibration = None,
     size: FrameSize = None,
+    tta: Tta = "none",
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     force: Force = False,
 ) -> None:
@@ -744,7 +749,7 @@ def bag(
 
     check_calibration(calibration, [precision])
     check_bag_job(source, output, topic, force)
-    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration))
+    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration), tta=tta)
     with LazyProgress(f"segmenting {topic}") as progress:
         result = segment_bag(source, output, topic, segmenter, alpha, force,
                              on_message=lambda done, total: progress.update(completed=done, total=total))

@@ -22,6 +22,7 @@ import torch
 from dwrseg_rt.checkpoint import ModelInfo, load_checkpoint, read_sidecar, write_sidecar
 from dwrseg_rt.errors import UserError
 from dwrseg_rt.export.tensorrt import EngineOptions
+from dwrseg_rt.model.tta import check_tta, with_tta
 from dwrseg_rt.runtime.cache import cache_dir, export_cache_path, file_digest, open_cached
 from dwrseg_rt.runtime.cuda import CudaBackend
 
@@ -111,11 +112,12 @@ def default_threads() -> int:
 
 
 def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int],
-                cpu: CpuThreads = CpuThreads()) -> OnnxRuntimeBackend:
-    """onnxruntime on the ONNX export of these weights at this size, exported once and reused."""
+                cpu: CpuThreads = CpuThreads(), variant: str = "") -> OnnxRuntimeBackend:
+    """onnxruntime on the ONNX export of these weights at this size, exported once and reused
+    (`variant`: the test-time augmentation in `model`, part of the cache name)."""
     from dwrseg_rt.export.onnx import export_onnx
 
-    return open_cached(export_cache_path(weights, size), lambda path: export_onnx(model, info, path, size, check=False),
+    return open_cached(export_cache_path(weights, size, variant), lambda path: export_onnx(model, info, path, size, check=False),
                        lambda path: OnnxRuntimeBackend(path, cpu=cpu), has_sidecar)
 
 
@@ -214,15 +216,18 @@ def runs_on_gpu(name: str) -> bool:
 
 
 def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None, cpu: CpuThreads = CpuThreads(),
-                 precision: str | None = None, engine: EngineOptions | None = None) -> tuple[Backend, ModelInfo, tuple[int, int]]:
+                 precision: str | None = None, engine: EngineOptions | None = None,
+                 tta: str = "none") -> tuple[Backend, ModelInfo, tuple[int, int]]:
     """Open weights (.pt checkpoint, exported .onnx, or .engine) on a backend.
 
     Returns the backend, the model's info and the inference size. `precision` defaults to
     fp16 on GPUs and fp32 on the CPU; int8 runs on TensorRT and on onnxruntime, calibrated on
-    `engine.calibration` (a folder of the user's images).
+    `engine.calibration` (a folder of the user's images). `tta` (checkpoints only): test-time
+    augmentation built into the network (model/tta.py).
     """
     weights = Path(weights)
     kind = weights.suffix.lower()  # '.ONNX' is an ONNX model too, never unpickled as a checkpoint
+    check_tta(tta, weights)
     name, images = check_backend(backend, precision, engine)
     if kind == ".engine":
         from dwrseg_rt.runtime.tensorrt import TensorRTBackend
@@ -250,18 +255,19 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
             return cached_int8(weights, info, exported, images, cpu), info, exported
         return opened, info, exported
     model, info = load_checkpoint(weights)
+    model, variant = with_tta(model, tta), "" if tta == "none" else f"_{tta}"
     size = tuple(size or info.input_size)
     if name == "tensorrt":
         from dwrseg_rt.runtime.tensorrt import TensorRTBackend, cached_engine
 
-        return TensorRTBackend(cached_engine(weights, model, info, size, precision or "fp16", engine)), info, size
+        return TensorRTBackend(cached_engine(weights, model, info, size, precision or "fp16", engine, variant=variant)), info, size
     if name == "torch":
         if torch.cuda.is_available():
             from dwrseg_rt.runtime.cuda import TorchCudaBackend
 
             return TorchCudaBackend(model, precision or "fp16"), info, size
         return TorchBackend(model, "cpu", cpu.count), info, size
-    fp32 = cached_onnx(weights, model, info, size, cpu)
+    fp32 = cached_onnx(weights, model, info, size, cpu, variant)
     if precision == "int8":
         return cached_int8(fp32.path, info, size, images, cpu), info, size
     return fp32, info, size

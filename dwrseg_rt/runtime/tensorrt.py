@@ -77,8 +77,9 @@ class TensorRTBackend(CudaBackend):
 
 
 def cached_engine(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int], precision: str,
-                  options: EngineOptions | None = None, log=print) -> Path:
-    """The engine for these weights on this GPU/TensorRT/precision/shape: built once, then reused."""
+                  options: EngineOptions | None = None, log=print, variant: str = "") -> Path:
+    """The engine for these weights on this GPU/TensorRT/precision/shape: built once, then reused
+    (`variant`: the test-time augmentation in `model`; its ONNX, hence the engine's key, differ)."""
     from dwrseg_rt.export.onnx import export_onnx
     from dwrseg_rt.runtime.cache import cache_dir, export_cache_path, file_digest
 
@@ -86,7 +87,7 @@ def cached_engine(weights: Path, model: torch.nn.Module, info: ModelInfo, size: 
     require_cuda()
     options = options or EngineOptions()
     plan = plan_build(trt.__version__, precision, options.calibration, dla=options.dla_core is not None)
-    onnx_path = export_cache_path(weights, size, "_int32_half" if plan.half_onnx else "_int32")
+    onnx_path = export_cache_path(weights, size, variant + ("_int32_half" if plan.half_onnx else "_int32"))
     if not onnx_path.is_file():
         export_onnx(model, info, onnx_path, size, check=False, class_dtype=torch.int32, half=plan.half_onnx)
     gpu = torch.cuda.get_device_name()
