@@ -4,7 +4,7 @@ code against it, so a Jazzy-only call fails on this machine before it fails on a
 
 Usage: python scripts/ros_api.py RCLPY_GIT LAUNCH_GIT LAUNCH_ROS_GIT
   (git directories of github.com/ros2/rclpy, ros2/launch and ros2/launch_ros, with humble and jazzy branches;
-  e.g. `git clone --bare`). Took seconds; last run 2026-12-01.
+  e.g. `git clone --bare`). Took seconds; last run 2026-12-06.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ MODULES = {
     "rclpy.subscription": "rclpy/rclpy/subscription.py",
     "rclpy.context": "rclpy/rclpy/context.py",
     "rclpy.logging": "rclpy/rclpy/logging.py",
+    "rclpy.signals": "rclpy/rclpy/signals.py",
     "launch": "launch/launch/__init__.py",
     "launch.actions": "launch/launch/actions/__init__.py",
     "launch.substitutions": "launch/launch/substitutions/__init__.py",

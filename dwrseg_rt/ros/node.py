@@ -158,34 +158,58 @@ def make_node_class():
     return rclpy, SegmentNode
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_first_signal() -> None:
+    """SIGINT or SIGTERM (`ros2 launch` sends both to the process group, a terminal user presses
+    Ctrl+C twice) raises KeyboardInterrupt once in the main thread; later ones do nothing, so the
+    cleanup runs to its end. rclpy's own handlers stay off: they shut the context down from
+    another thread while this one destroys the node (a segfault under load)."""
+    stopping = False
+
+    def handler(signum, frame) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, handler)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of `ros2 run dwrseg_rt segment_node` and the launch file. Ctrl+C (SIGINT,
-    also sent to the whole process group by `ros2 launch`) ends it cleanly with exit 0."""
+    also sent to the whole process group by `ros2 launch`) or SIGTERM ends it cleanly with exit 0."""
     try:
         rclpy, SegmentNode = make_node_class()
-        from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
 
-        rclpy.init(args=args)
-        executor = SingleThreadedExecutor()  # made while the context is up: a Ctrl+C may shut it down any time after
-        node = SegmentNode()
+        stop_on_first_signal()
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         try:
-            node.configure()
-            node.activate()
-            if node.param("build_only"):
-                node.get_logger().info("build_only: backend prepared and cached; exiting")
-                return
-            executor.add_node(node)
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        except Exception:
-            if rclpy.ok():  # a real failure; otherwise rclpy tripped over a Ctrl+C's shutdown mid-wait (seen under load)
-                raise
+            executor = SingleThreadedExecutor()
+            node = SegmentNode()
+            try:
+                node.configure()
+                node.activate()
+                if node.param("build_only"):
+                    node.get_logger().info("build_only: backend prepared and cached; exiting")
+                    return
+                executor.add_node(node)
+                while True:  # short waits: Python runs the signal handler between them
+                    executor.spin_once(timeout_sec=0.1)
+            finally:
+                executor.shutdown()
+                node.destroy_node()
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
-            executor.shutdown()
-            node.destroy_node()
             rclpy.try_shutdown()
+    except KeyboardInterrupt:
+        pass  # Ctrl+C or SIGTERM, at any point: a clean stop
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    finally:  # Python's teardown puts the default handlers back, and a late signal would kill it mid-way
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
