@@ -308,8 +308,9 @@ def print_stats(result: dict, model: str) -> None:
     """The figures, then one row per pipeline stage: the decoder thread's decode and preprocess;
     inference and postprocess on the calling thread, which was `starved` waiting for the decoder
     or `blocked` waiting for the sink; the sink's render and encode, and all of its `output`."""
+    sizes = ", ".join("x".join(map(str, size)) for size in result["sizes"])  # several: a folder of photos of several shapes
     print_figures([f"{result['input']}: {result['frames']} frames", f"pipeline {result['pipeline_fps']:.1f} fps",
-                   f"model {result['model_fps']:.1f} fps", f"{model} on {result['backend']} @ {'x'.join(map(str, result['size']))}" if result["size"] else model]
+                   f"model {result['model_fps']:.1f} fps", f"{model} on {result['backend']} @ {sizes}" if sizes else model]
                   + ([f"{result['dropped']} dropped (live)"] if result.get("dropped") else []))
     table = Table()
     for column in ("stage", "mean ms", "median ms", "p90 ms", "frames"):

@@ -71,3 +71,22 @@ def test_options_are_checked_before_the_first_frame_picks_the_size(four_three_cl
     result = run_cli("video", four_three_clip, "-o", tmp_path / "o.mp4", "-w", checkpoint, "-b", "onnxruntime", "-p", "fp16")
     assert one_line_failure(result, "fp16")
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_folder_of_photos_of_several_shapes_runs_each_at_its_own_aspect(checkpoint, tmp_path):
+    """Photos from several cameras in one folder: none is squashed into the first one's shape."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shapes = {"a_wide": (64, 128), "b_43": (120, 160), "c_wide": (64, 128)}  # the first photo is 2:1, the second 4:3
+    photos = {}
+    for index, (name, (height, width)) in enumerate(shapes.items()):
+        photos[name] = cv2.resize(np.random.default_rng(index).integers(0, 256, (4, 6, 3), dtype=np.uint8), (width, height))
+        cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(photos[name], cv2.COLOR_RGB2BGR))
+    stats = tmp_path / "stats.json"
+    result = run_cli("video", folder, "--masks-dir", tmp_path / "masks", "-w", checkpoint, "-b", "torch", "--stats-json", stats)
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(stats.read_text())["sizes"]) == [[208, 160], [256, 128]]
+    model, info = load_checkpoint(checkpoint)
+    for name, photo in photos.items():  # each mask is what the photo gives when segmented alone, at its own aspect
+        alone = Segmenter(None, info, None, open_at=lambda size: TorchBackend(model)).segment(photo)
+        assert np.array_equal(cv2.imread(str(tmp_path / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED), alone), name

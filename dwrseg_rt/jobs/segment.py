@@ -40,7 +40,7 @@ def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, pr
                    engine: EngineOptions | None = None, threads: int | None = None, tta: str = "none") -> Segmenter:
     """The segmenter of a pipeline: on the CPU its inference threads sleep when idle, leaving
     the cores to the decoder and encoder (`CpuThreads`). A checkpoint without `size` runs at
-    the size that keeps each source's aspect ratio (`size_for_frame`), opened at its first frame;
+    the size that keeps each frame's aspect ratio (`size_for_frame`), each size opened when first met;
     exports (.onnx, .engine) run at the size they were built for. `tta`: see model/tta.py."""
     cpu = CpuThreads(threads, spinning=False)
     if size is not None or Path(weights).suffix.lower() != ".pt":
@@ -153,7 +153,7 @@ class Job:
             raise UserError(f"{self.describe()} has no decodable frames")
         result = {"input": self.describe(), "output": self.output and str(self.output), "mode": self.renderer.mode,
                   "backend": self.segmenter.backend and self.segmenter.backend.name, "size": self.segmenter.size and list(self.segmenter.size),
-                  "dropped": self.source.dropped, **self.extra_stats(), **stats.to_dict()}
+                  "sizes": [list(size) for size in self.segmenter.opened], "dropped": self.source.dropped, **self.extra_stats(), **stats.to_dict()}
         return {**result, "warnings": [] if stats.interrupted else self.problems(result)}
 
     def describe(self) -> str: ...

@@ -130,7 +130,7 @@ def make_node_class():
             self.declare_parameter("palette", [v for color in info.palette for v in color], ParameterDescriptor(
                 read_only=True, description="class id -> RGB color as a flat list r0,g0,b0,r1,... (color_mask, overlay)"))
             self.get_logger().info(f"{weights.name} on {segmenter.backend.name} at {segmenter.size[0]}x{segmenter.size[1]}" if segmenter.size
-                                   else f"{weights.name}: the inference size follows the first image's aspect ratio (inference_size sets one)")
+                                   else f"{weights.name}: the inference size follows each image's aspect ratio (inference_size sets one)")
             topic = input_topic(self.param("input_topic"), self.param("compressed"))
             kind = CompressedImage if self.param("compressed") else Image
             self.subscription = self.create_subscription(kind, topic, self.on_image, self.qos)

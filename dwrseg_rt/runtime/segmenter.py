@@ -40,8 +40,8 @@ def size_for_frame(trained: tuple[int, int], width: int, height: int) -> tuple[i
 
 
 class Segmenter:
-    """`size` None: the size follows the frames (`size_for_frame`), chosen from the first frame
-    of each run (`warmup`, `segment_batch`); `open_at(size)` opens the backend for a size, once
+    """`size` None: the size follows the frames (`size_for_frame`), chosen for each batch as it
+    is submitted (`fit`); `open_at(size)` opens the backend for a size, once
     per size (exports and engines are cached on disk too), and `gpu` says, before any is open,
     whether it will run on a CUDA GPU."""
 
@@ -54,18 +54,23 @@ class Segmenter:
         self.open_at, self.gpu = open_at, gpu
         self.opened: dict[tuple[int, int], Backend] = {size: backend} if backend is not None and size else {}
 
+    def size_for(self, frame: np.ndarray) -> tuple[int, int]:
+        """The size `frame` runs at: the fixed one, or the one of its aspect ratio."""
+        return self.size if self.open_at is None else size_for_frame(self.info.input_size, frame.shape[1], frame.shape[0])
+
     def fit(self, frame: np.ndarray) -> None:
-        """Follow this frame's aspect ratio, when the size follows the frames."""
-        if self.open_at is None:
-            return
-        size = size_for_frame(self.info.input_size, frame.shape[1], frame.shape[0])
+        """Open (once) and switch to the backend for this frame's size, when the size follows the
+        frames: a folder of photos from several cameras runs each at its own aspect."""
+        size = self.size_for(frame)
         if size != self.size:
             if size not in self.opened:
                 self.opened[size] = self.open_at(size)
             self.backend, self.size = self.opened[size], size
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        resized = np.stack([resize_frame(frame, self.size) for frame in frames])
+        """Safe on the decoder thread: the size comes from the frames, not from the backend in use."""
+        size = self.size_for(frames[0])
+        resized = np.stack([resize_frame(frame, size) for frame in frames])
         return normalize(resized, self.info.mean, self.info.std)
 
     def postprocess(self, class_maps: np.ndarray, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -90,8 +95,9 @@ class Segmenter:
             return self.preprocess(frames)
 
     def submit(self, frames: Sequence[np.ndarray], prepared=None):
-        """Start segmenting `frames` (`prepared`: their `prepare`, if already done); CPU
-        backends finish here, CUDA ones only enqueue."""
+        """Start segmenting `frames` (`prepared`: their `prepare`, if already done) at their size;
+        CPU backends finish here, CUDA ones only enqueue."""
+        self.fit(frames[0])
         if self.on_device:
             return self.backend.submit(frames, self.size, self.info.mean, self.info.std, prepared)
         batch = prepared if prepared is not None else self.prepare(frames)
@@ -118,8 +124,7 @@ class Segmenter:
     def segment_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """RGB uint8 frames (any sizes) -> uint8 class maps at each frame's own size. On a GPU a
         batch is one size, so frames are grouped by size there (all groups queued, then collected).
-        A segmenter whose size follows the frames takes the first frame's."""
-        self.fit(frames[0])
+        A segmenter whose size follows the frames runs a CPU batch at the first frame's."""
         if not self.on_device:
             return self.collect(self.submit(frames))
         groups: dict[tuple, list[int]] = {}
