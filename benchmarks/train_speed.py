@@ -27,6 +27,7 @@ from rich.table import Table
 from dwrseg_rt.environment import environment_report, portable
 from dwrseg_rt.model import build_model
 from dwrseg_rt.train.loss import OhemCrossEntropy
+from dwrseg_rt.train.trainer import dilated_depthwise_in_fp32
 
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -46,6 +47,8 @@ def make_step(setting: str, batch: int, size: tuple[int, int]):
     channels_last = setting != "fp32"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if setting == "bf16":
+        dilated_depthwise_in_fp32(model)  # as `train --cpu-bf16` does
     forward = torch.compile(model) if setting == "compile" else model
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
     loss_fn = OhemCrossEntropy()

@@ -11,7 +11,7 @@ from conftest import run_cli
 from dwrseg_rt.checkpoint import load_checkpoint
 from dwrseg_rt.data.datasets import cityscapes_files, folder_files
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.train.trainer import TrainConfig, poly_lr, train
+from dwrseg_rt.train.trainer import TrainConfig, dilated_depthwise_in_fp32, poly_lr, train
 
 
 def test_a_few_dozen_steps_lower_the_loss(synth_root, tmp_path):
@@ -335,3 +335,27 @@ def test_train_command_ctrl_c_writes_last_pt_and_resume_finishes_the_run(synth_r
     resumed = run_cli(*args, "--iterations", str(stopped + 5), "--resume", tmp_path / "m_run")  # finish it, 5 steps on
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(tmp_path / "m.pt")[1].training["iterations"] == stopped + 5
+
+
+def test_bf16_training_keeps_the_dilated_depthwise_convolutions_in_fp32():
+    """They are the ones whose bf16 weight gradient comes back NaN on oneDNN now and then; every other
+    convolution stays bf16."""
+    import torch
+
+    from dwrseg_rt.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("b", 11).train().to(memory_format=torch.channels_last)
+    dtypes = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(lambda m, args, out, name=name: dtypes.__setitem__(name, (m, out.dtype)))
+    assert dilated_depthwise_in_fp32(model) == 9  # DWRSeg-B: 9 dilated branches
+    images = torch.randn(2, 3, 64, 128).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(images)
+    out.float().square().mean().backward()
+    kept = {name for name, (m, dtype) in dtypes.items() if dtype == torch.float32}
+    assert kept == {name for name, (m, _) in dtypes.items() if m.groups == m.in_channels > 1 and max(m.dilation) > 1}
+    assert len(kept) == 9 and all(dtype == torch.bfloat16 for name, (_, dtype) in dtypes.items() if name not in kept)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
