@@ -102,6 +102,7 @@ FrameSize = Annotated[Optional[str], typer.Option("--size", "-s", help="Inferenc
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 Tta = Annotated[str, typer.Option("--tta", help="Test-time augmentation: none | flip (averages each frame with its mirror image: twice the model's work, for offline jobs; a .pt checkpoint).")]
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU inference threads (default: the cores this process may use).")]
+Streams = Annotated[Optional[int], typer.Option("--streams", min=1, help="Frames onnxruntime segments at once on the CPU, each on its share of --threads (default: 2 for files and images, faster on a busy CPU; 1 for live sources, lowest latency).")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
 
 
@@ -200,6 +201,7 @@ def video(
     no_output: Annotated[bool, typer.Option("--no-output", help="Write no rendered video or PNGs, only --masks-dir, --stats-json or the --show window (faster: nothing drawn unless shown, nothing encoded).")] = False,
     preset: Annotated[str, typer.Option(help="x264 speed/size trade-off: auto (ultrafast when the model runs on the CPU, veryfast on a GPU), ultrafast ... veryslow.")] = "auto",
     threads: Threads = None,
+    streams: Streams = None,
     weights: Weights = None,
     backend: Backend = "auto",
     precision: Precision = None,
@@ -245,7 +247,8 @@ def video(
     check_report_path(stats_json, force, read)
     check_masks_dir(masks_dir, read)
     check_calibration(calibration, [precision])
-    segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration), threads, tta)
+    segmenter = load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration), threads, tta,
+                               streams, live=any(plan.live for plan in plans))
     info, model = segmenter.info, weights_name(path)
     unknown = [name for name in ignore_class or [] if name not in info.classes]
     if unknown:
@@ -663,6 +666,7 @@ def bench(
     clip: Annotated[Optional[Path], typer.Option(help="Also run the full video pipeline on this clip.")] = None,
     camera: Annotated[Optional[str], typer.Option(help="Feed frames of this size WxH (e.g. 1920x1080): model-only then includes resizing in and the class map back out.")] = None,
     threads: Threads = None,
+    streams: Streams = None,
     json_path: JsonOut = None,
     force: Force = False,
 ) -> None:
@@ -678,7 +682,7 @@ def bench(
     check_calibration(calibration, [p for _, p in runs])
     with err.status("benchmarking"):
         report = run_benchmarks(resolve_weights(weights), runs, parse_size(size), clip, batch, warmup, iterations, calibration,
-                                parse_size(camera, "--camera"), threads)
+                                parse_size(camera, "--camera"), threads, streams)
     out.print(bench_table(report))
     for entry in report["results"]:
         model = entry["model"]
@@ -720,7 +724,7 @@ def ros_dds(
 
     check_bridge_arguments(input_topic, namespace, reliability)  # before the model: a typo costs nothing
     check_calibration(calibration, [precision])
-    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration))
+    segmenter = load_segmenter(resolve_weights(weights), backend, parse_size(size), precision, EngineOptions(calibration), live=True)
     stats = run_bridge(segmenter, input_topic, compressed, domain, reliability, namespace, alpha, count, log=err.print)
     out.print(f"processed {stats.frames} frames ({stats.errors} unusable)")
 

@@ -163,3 +163,66 @@ def test_default_threads_follow_the_cores_this_process_may_use():
     full, pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert pinned == "1"
     assert full == ("0" if len(os.sched_getaffinity(0)) == os.cpu_count() else str(len(os.sched_getaffinity(0))))
+
+
+def test_streams_segment_frames_side_by_side_in_order_with_the_same_class_maps(checkpoint):
+    """Two frames at once, each on one thread of one onnxruntime session: the class maps, and
+    their order, are those of one frame at a time."""
+    model, info = load_checkpoint(checkpoint)
+    frames = [Frame(colourful(seed=i), i) for i in range(8)]
+    alone = Segmenter(cached_onnx(checkpoint, model, info, (64, 32), CpuThreads(1)), info, (64, 32))
+    expected = [alone.segment(frame.image) for frame in frames]
+    backend = cached_onnx(checkpoint, model, info, (64, 32), CpuThreads(2, spinning=False, streams=2))
+    assert backend.session.get_session_options().intra_op_num_threads == 1
+    streamed = Segmenter(backend, info, (64, 32))
+    infer, ran_on = backend.infer, set()
+
+    def infer_and_note_the_thread(batch):
+        ran_on.add(threading.get_ident())
+        return infer(batch)
+
+    backend.infer = infer_and_note_the_thread
+    seen = []
+    stats = run_pipeline(iter(frames), streamed, lambda frame, class_map: seen.append((frame.index, class_map)))
+    assert [index for index, _ in seen] == list(range(8))
+    assert all(np.array_equal(got, want) for (_, got), want in zip(seen, expected))
+    assert streamed.in_flight == 2 and stats.streams == 2
+    assert len(ran_on - {threading.get_ident()}) == 2  # both streams ran (the caller did only the untimed warm-up)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux affinity")
+def test_files_get_two_streams_and_live_sources_and_other_backends_one():
+    from dwrseg_rt.errors import UserError
+    from dwrseg_rt.runtime.backends import cpu_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_threads("onnxruntime").streams == min(2, cores)
+    assert cpu_threads("onnxruntime", live=True).streams == 1
+    assert cpu_threads("torch").streams == 1
+    assert cpu_threads("onnxruntime", threads=4, streams=2).per_stream() == 2
+    assert cpu_threads("onnxruntime", threads=1, streams=2).per_stream() == 1  # never zero: that means "all cores"
+    with pytest.raises(UserError, match="--streams"):
+        cpu_threads("torch", streams=2)
+
+
+def test_streams_on_the_command_line(clip, checkpoint, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for masks, streams in ((one, "1"), (two, "2")):
+        stats = tmp_path / f"stats{streams}.json"
+        result = run_cli("video", clip, "--no-output", "--masks-dir", masks, "-w", checkpoint, "-b", "onnxruntime",
+                         "--streams", streams, "--stats-json", stats)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(stats.read_text())["streams"] == int(streams)
+    names = sorted(p.name for p in one.glob("*.png"))
+    assert names and names == sorted(p.name for p in two.glob("*.png"))
+    assert all(np.array_equal(cv2.imread(str(one / n), cv2.IMREAD_UNCHANGED), cv2.imread(str(two / n), cv2.IMREAD_UNCHANGED)) for n in names)
+    assert one_line_failure(run_cli("video", clip, "-o", tmp_path / "t.mp4", "-w", checkpoint, "-b", "torch", "--streams", "2"), "--streams")
+    assert not (tmp_path / "t.mp4").exists()
+
+
+def test_decoding_on_one_thread_gives_the_same_frames(clip):
+    with VideoReader(clip) as threaded, VideoReader(clip) as single:
+        single.decode_on_one_thread()
+        assert single.stream.codec_context.thread_count == 1
+        pairs = list(zip(threaded, single))
+    assert pairs and all(np.array_equal(a, b) for a, b in pairs)

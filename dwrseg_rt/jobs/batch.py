@@ -23,6 +23,7 @@ class Plan:
     name: str
     build: Callable[[Segmenter, Outputs], Job]  # called with the run's segmenter and output settings
     inputs: tuple[Path, ...] = ()  # files it reads: no report may be written over them
+    live: bool = False  # a camera or stream: each frame's latency counts
 
 
 def plan_jobs(specs: list[str], output: Path | None, rendering: str) -> list[Plan]:
@@ -60,7 +61,7 @@ def plan_jobs(specs: list[str], output: Path | None, rendering: str) -> list[Pla
             if several and output is not None:
                 output.mkdir(parents=True, exist_ok=True)
             return VideoJob(source, video_target(source.name, Path.cwd()), segmenter, outputs)
-        plans.append(Plan(spec, build))
+        plans.append(Plan(spec, build, live=True))
     for path in videos:
         def build(segmenter: Segmenter, outputs: Outputs, path=path) -> Job:
             target = video_target(path.stem, path.parent)

@@ -1,6 +1,6 @@
 """Model-only and pipeline benchmarks, shared by `dwrseg-rt bench` and benchmarks/.
 
-Model-only times `Backend.infer` on one preprocessed batch, trtexec-style (warm-up, then N
+Model-only times the backend on one preprocessed batch, trtexec-style (warm-up, then N
 timed runs, latency percentiles). Pipeline mode runs the real video job on a clip, so the
 ratio pipeline fps / model fps shows what decode, encode and threading cost.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dwrseg_rt.export.tensorrt import EngineOptions
-from dwrseg_rt.runtime.backends import CpuThreads, load_backend
+from dwrseg_rt.runtime.backends import check_backend, cpu_threads, load_backend
 from dwrseg_rt.runtime.segmenter import Segmenter
 from dwrseg_rt.runtime.timing import StageTimer
 
@@ -31,27 +31,25 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch: int = 1, warmup: int = 3,
                 iterations: int = 20, precision: str | None = None, calibration: Path | None = None,
-                camera: tuple[int, int] | None = None, threads: int | None = None) -> dict:
+                camera: tuple[int, int] | None = None, threads: int | None = None, streams: int | None = None) -> dict:
     """Throughput and latency of the model on a realistic frame at the inference size, or with
     `camera`, on frames of that size (resize in, class map back out: what a camera costs).
 
     CPU backends: the backend alone on a preprocessed batch (with `camera`: preprocessing and
-    postprocessing too). CUDA backends: the device path (pinned H2D, GPU preprocessing,
+    postprocessing too), with as many `streams` as a pipeline on a file uses. CUDA backends: the device path (pinned H2D, GPU preprocessing,
     network, argmax, D2H), with H2D / compute / D2H from CUDA events. Warm-up runs before the
     clock. Latency is one batch at a time, submit to result; throughput keeps as many batches
     in flight as the pipeline does (trtexec's overlap), so it can exceed 1/latency.
     """
     from dwrseg_rt.export.onnx import sample_image
 
-    runner, info, inference_size = load_backend(weights, backend, size, CpuThreads(threads), precision=precision,
-                                                engine=EngineOptions(calibration, batch=batch))
+    engine = EngineOptions(calibration, batch=batch)
+    cpu = cpu_threads(check_backend(backend, precision, engine)[0], threads, streams)
+    runner, info, inference_size = load_backend(weights, backend, size, cpu, precision=precision, engine=engine)
     segmenter = Segmenter(runner, info, inference_size)
     frames = [sample_image(camera or inference_size)] * batch
-    if segmenter.on_device or camera is not None:
-        submit, collect = (lambda: segmenter.submit(frames)), segmenter.collect
-    else:
-        inputs = segmenter.preprocess(frames)
-        submit, collect = (lambda: runner.infer(inputs)), (lambda result: result)
+    prepared = None if segmenter.on_device or camera is not None else segmenter.preprocess(frames)
+    submit, collect = (lambda: segmenter.submit(frames, prepared)), segmenter.collect
 
     def overlapped(count: int) -> float:
         """Seconds for `count` batches with up to `in_flight` of them queued."""
@@ -76,7 +74,8 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
     result = {
         "mode": "model", "backend": runner.name, "precision": precision, "size": list(inference_size), "batch": batch,
         "frame_size": list(camera or inference_size),
-        "warmup": warmup, "iterations": iterations, "in_flight": segmenter.in_flight, "throughput_fps": throughput,
+        "warmup": warmup, "iterations": iterations, "in_flight": segmenter.in_flight, "streams": segmenter.streams,
+        "throughput_fps": throughput,
         "latency_ms": stats, "high_variance": stats["cv"] > 0.1,
     }
     if segmenter.on_device:
@@ -107,17 +106,17 @@ def bench_stages_alone(clip: Path) -> dict[str, float]:
 
 
 def bench_pipeline(weights: Path, backend: str, size: tuple[int, int] | None, clip: Path, precision: str | None = None,
-                   calibration: Path | None = None, threads: int | None = None) -> dict:
+                   calibration: Path | None = None, threads: int | None = None, streams: int | None = None) -> dict:
     """The real `video` job on `clip` (overlay to a temporary mp4), with per-stage timings."""
     from dwrseg_rt.io.render import Renderer
     from dwrseg_rt.io.sources import VideoFileSource
     from dwrseg_rt.jobs.segment import Outputs, VideoJob, load_segmenter
 
-    segmenter = load_segmenter(weights, backend, size, precision, EngineOptions(calibration), threads)
+    segmenter = load_segmenter(weights, backend, size, precision, EngineOptions(calibration), threads, streams=streams)
     outputs = Outputs(Renderer(segmenter.info.palette, segmenter.info.classes))
     with tempfile.TemporaryDirectory() as folder:
         result = VideoJob(VideoFileSource(clip), Path(folder) / "bench.mp4", segmenter, outputs, input_path=clip).run()
-    return {"mode": "pipeline", "clip": clip.name, **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "stages")}}
+    return {"mode": "pipeline", "clip": clip.name, **{k: result[k] for k in ("backend", "size", "frames", "pipeline_fps", "model_fps", "streams", "stages")}}
 
 
 DEFAULT_RUNS = [("torch", None), ("onnxruntime", "fp32"), ("onnxruntime", "int8")]
@@ -125,7 +124,7 @@ DEFAULT_RUNS = [("torch", None), ("onnxruntime", "fp32"), ("onnxruntime", "int8"
 
 def run_benchmarks(weights: Path, runs: list[tuple[str, str | None]], size: tuple[int, int] | None, clip: Path | None,
                    batch: int = 1, warmup: int = 3, iterations: int = 20, calibration: Path | None = None,
-                   camera: tuple[int, int] | None = None, threads: int | None = None) -> dict:
+                   camera: tuple[int, int] | None = None, threads: int | None = None, streams: int | None = None) -> dict:
     """Each (backend, precision) of `runs` model-only, and on `clip` through the pipeline, one
     after the other in one process (so their ratios compare); one JSON-ready report. Paths are
     recorded by name and hash, not as this machine's absolute paths."""
@@ -135,15 +134,16 @@ def run_benchmarks(weights: Path, runs: list[tuple[str, str | None]], size: tupl
     report: dict = {"machine": environment_report(), "settings": {
         "weights": weights.name, "weights_sha256": file_digest(weights), "size": size and list(size), "batch": batch,
         "camera": camera and list(camera), "runs": [list(run) for run in runs], "calibration": calibration and calibration.name,
-        "warmup": warmup, "iterations": iterations, "clip": clip and clip.name, "threads": threads}, "results": []}
+        "warmup": warmup, "iterations": iterations, "clip": clip and clip.name, "threads": threads,
+        "streams": streams}, "results": []}
     if clip is not None:
         report["stages_alone"] = bench_stages_alone(clip)
     for backend, precision in runs:
-        model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration, camera, threads)
+        model = bench_model(weights, backend, size, batch, warmup, iterations, precision, calibration, camera, threads, streams)
         entry = {"backend": model["backend"], "model": model}
         if clip is not None:
             # at model-only's size, so that the ratio compares like with like (not the clip's aspect)
-            pipeline = bench_pipeline(weights, backend, tuple(model["size"]), clip, precision, calibration, threads)
+            pipeline = bench_pipeline(weights, backend, tuple(model["size"]), clip, precision, calibration, threads, streams)
             slowest = min(model["throughput_fps"] / batch, *report["stages_alone"].values())
             entry["pipeline"] = pipeline
             entry["pipeline_over_model"] = pipeline["pipeline_fps"] / (model["throughput_fps"] / batch)

@@ -29,7 +29,7 @@ from dwrseg_rt.io.sources import Frame, ImageSource, NewestFrameSource, VideoFil
 from dwrseg_rt.io.video import VideoWriter
 from dwrseg_rt.io.viewer import Viewer
 from dwrseg_rt.model.tta import check_tta
-from dwrseg_rt.runtime.backends import CpuThreads, check_backend, load_backend, runs_on_gpu
+from dwrseg_rt.runtime.backends import check_backend, cpu_threads, load_backend, runs_on_gpu
 from dwrseg_rt.runtime.pipeline import run_pipeline
 from dwrseg_rt.runtime.segmenter import Segmenter
 
@@ -37,17 +37,19 @@ LIVE_TIME_BASE = Fraction(1, 1000)
 
 
 def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None,
-                   engine: EngineOptions | None = None, threads: int | None = None, tta: str = "none") -> Segmenter:
+                   engine: EngineOptions | None = None, threads: int | None = None, tta: str = "none",
+                   streams: int | None = None, live: bool = False) -> Segmenter:
     """The segmenter of a pipeline: on the CPU its inference threads sleep when idle, leaving
-    the cores to the decoder and encoder (`CpuThreads`). A checkpoint without `size` runs at
+    the cores to the decoder and encoder, and onnxruntime segments `streams` frames at once
+    (`cpu_threads` picks them; see `CpuThreads`). A checkpoint without `size` runs at
     the size that keeps each frame's aspect ratio (`size_for_frame`), each size opened when first met;
     exports (.onnx, .engine) run at the size they were built for. `tta`: see model/tta.py."""
-    cpu = CpuThreads(threads, spinning=False)
+    name, _ = check_backend(backend, precision, engine)
+    cpu = cpu_threads(name, threads, streams, live, spinning=False)
     if size is not None or Path(weights).suffix.lower() != ".pt":
         runner, info, inference_size = load_backend(weights, backend, size, cpu, precision=precision, engine=engine, tta=tta)
         return Segmenter(runner, info, inference_size)
     check_tta(tta, weights)
-    name, _ = check_backend(backend, precision, engine)
     _, info = load_checkpoint(weights)  # checked in full now, not at the first frame
     return Segmenter(None, info, None, gpu=runs_on_gpu(name),
                      open_at=lambda at: load_backend(weights, name, at, cpu, precision=precision, engine=engine, tta=tta)[0])
@@ -183,6 +185,8 @@ class VideoJob(Job):
             source.close()
             raise
         self.source, self.output, self.input_path = source, output if outputs.save else None, input_path
+        if isinstance(source, VideoFileSource) and not segmenter.on_device:
+            source.reader.decode_on_one_thread()
         self.writer: VideoWriter | None = None
 
     def open(self) -> None:

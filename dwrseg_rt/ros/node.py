@@ -122,7 +122,8 @@ def make_node_class():
             weights = resolve_weights(self.param("weights") or None)
             calibration = Path(self.param("calibration")) if self.param("calibration") else None
             segmenter = load_segmenter(weights, self.param("backend"), parse_size(self.param("inference_size") or None),
-                                       self.param("precision") or None, EngineOptions(calibration, force_rebuild=self.param("force_rebuild")))
+                                       self.param("precision") or None, EngineOptions(calibration, force_rebuild=self.param("force_rebuild")),
+                                       live=True)
             self.core = SegmentationCore(segmenter, Image, "array.array", float(self.param("alpha")))
             info = segmenter.info
             self.declare_parameter("class_names", info.classes, ParameterDescriptor(

@@ -33,6 +33,7 @@ class PipelineStats:
     seconds: float = 0.0
     interrupted: bool = False
     stages: dict = field(default_factory=dict)
+    streams: int = 1  # CPU frames segmented at once: each one's inference time is shared
 
     @property
     def fps(self) -> float:
@@ -40,7 +41,7 @@ class PipelineStats:
 
     def model_fps_by(self, statistic: str = "mean_ms") -> float:
         inference = self.stages.get("inference")
-        return 1000.0 / inference[statistic] if inference else 0.0
+        return 1000.0 * self.streams / inference[statistic] if inference else 0.0
 
     @property
     def model_fps(self) -> float:
@@ -48,7 +49,8 @@ class PipelineStats:
 
     def to_dict(self) -> dict:
         return {"frames": self.frames, "seconds": self.seconds, "pipeline_fps": self.fps, "model_fps": self.model_fps,
-                "model_fps_median": self.model_fps_by("median_ms"), "interrupted": self.interrupted, "stages": self.stages}
+                "model_fps_median": self.model_fps_by("median_ms"), "streams": self.streams, "interrupted": self.interrupted,
+                "stages": self.stages}
 
 
 HELPER_NICENESS = 10  # decode/encode threads beside CPU inference: about a tenth of a core's share when both want it
@@ -143,7 +145,7 @@ def run_pipeline(
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=depth)
     results: queue.Queue = queue.Queue(maxsize=depth)
-    stats = PipelineStats()
+    stats = PipelineStats(streams=segmenter.streams)
 
     def decode() -> None:
         if niceness:

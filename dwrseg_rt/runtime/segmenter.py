@@ -4,14 +4,16 @@ preprocess (resize to the inference size, normalise with the checkpoint's mean/s
 backend (network + argmax) -> postprocess (class map back to the frame's size).
 The CLI, evaluation, the benchmark and the ROS node all use this class.
 
-CPU backends do the three steps here, on the host. CUDA backends (`CudaBackend`) do the
-same steps on the GPU (runtime/cuda.py) and let several frames be in flight at once.
+CPU backends do the three steps here, on the host, one frame at a time or, for backends
+with several `streams`, that many at once on worker threads. CUDA backends (`CudaBackend`) do
+the same steps on the GPU (runtime/cuda.py) and let several frames be in flight at once.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -53,6 +55,7 @@ class Segmenter:
         self.timer = timer or StageTimer()
         self.open_at, self.gpu = open_at, gpu
         self.opened: dict[tuple[int, int], Backend] = {size: backend} if backend is not None and size else {}
+        self.workers: ThreadPoolExecutor | None = None  # for CPU streams, made when first needed
 
     def size_for(self, frame: np.ndarray) -> tuple[int, int]:
         """The size `frame` runs at: the fixed one, or the one of its aspect ratio."""
@@ -82,9 +85,14 @@ class Segmenter:
         return isinstance(self.backend, CudaBackend) if self.backend is not None else self.gpu
 
     @property
+    def streams(self) -> int:
+        """CPU batches segmented at once (`CpuThreads.streams`); 1 for backends that run one at a time."""
+        return 1 if self.on_device else getattr(self.backend, "streams", 1)
+
+    @property
     def in_flight(self) -> int:
         """How many batches the pipeline may submit before collecting the oldest."""
-        return IN_FLIGHT if self.on_device else 1
+        return IN_FLIGHT if self.on_device else self.streams
 
     def prepare(self, frames: Sequence[np.ndarray]):
         """The host work that can run ahead on another thread (the pipeline's decoder does it):
@@ -96,19 +104,29 @@ class Segmenter:
 
     def submit(self, frames: Sequence[np.ndarray], prepared=None):
         """Start segmenting `frames` (`prepared`: their `prepare`, if already done) at their size;
-        CPU backends finish here, CUDA ones only enqueue."""
+        CPU backends finish here, or with streams hand the batch to a worker thread; CUDA ones
+        only enqueue."""
         self.fit(frames[0])
         if self.on_device:
             return self.backend.submit(frames, self.size, self.info.mean, self.info.std, prepared)
         batch = prepared if prepared is not None else self.prepare(frames)
+        if self.streams == 1:
+            return self.run_on_host(self.backend, batch, frames)
+        if self.workers is None:
+            self.workers = ThreadPoolExecutor(self.streams, thread_name_prefix="segment")
+        return self.workers.submit(self.run_on_host, self.backend, batch, frames)  # the backend of this size, not a later one
+
+    def run_on_host(self, backend: Backend, batch: np.ndarray, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         with self.timer.stage("inference"):
-            class_maps = self.backend.infer(batch)
+            class_maps = backend.infer(batch)
         with self.timer.stage("postprocess"):
             return self.postprocess(class_maps, frames)
 
     def collect(self, pending) -> list[np.ndarray]:
         """The class maps of a `submit`, in the frames' order."""
-        return self.backend.collect(pending, self.timer) if self.on_device else pending
+        if self.on_device:
+            return self.backend.collect(pending, self.timer)
+        return pending.result() if isinstance(pending, Future) else pending
 
     def warmup(self, frame: np.ndarray) -> None:
         """One untimed pass on a frame of the coming size, so start-up costs (cuDNN autotuning,
