@@ -454,7 +454,7 @@ def evaluate(
     backend: Backend = "auto",
     precision: Precision = None,
     calibration: Calibration = None,
-    size: Size = None,
+    size: FrameSize = None,
     tta: Tta = "none",
     class_map: Annotated[Optional[Path], typer.Option(help="JSON {\"model class\": \"dataset class\"} (or the other way) for a model trained on other classes; Cityscapes/synth <-> CamVid is built in.")] = None,
     drop_unmapped: Annotated[bool, typer.Option("--drop-unmapped", help="Score without the classes a --class-map leaves unmapped (otherwise refused).")] = False,
@@ -471,9 +471,8 @@ def evaluate(
     from dwrseg_rt.data.datasets import check_files, open_dataset
     from dwrseg_rt.environment import environment_report
     from dwrseg_rt.export.tensorrt import EngineOptions
-    from dwrseg_rt.runtime.backends import load_backend
+    from dwrseg_rt.jobs.segment import load_segmenter
     from dwrseg_rt.runtime.cache import file_digest
-    from dwrseg_rt.runtime.segmenter import Segmenter
     from dwrseg_rt.train.evaluate import align_classes, read_class_map
     from dwrseg_rt.train.evaluate import evaluate as run_eval
 
@@ -483,19 +482,21 @@ def evaluate(
     files = open_dataset(dataset, data, split)
     check_files(files)  # labels outside the classes are refused, as train does, not silently not scored
     check_calibration(calibration, [precision])
-    runner, info, inference_size = load_backend(path, backend, parse_size(size), precision=precision, engine=EngineOptions(calibration),
-                                                tta=tta)
+    def scorer(precision: str | None):  # one image at a time, nothing beside it: all threads on it, spinning
+        return load_segmenter(path, backend, parse_size(size), precision, EngineOptions(calibration), tta=tta, streams=1, spinning=True)
+
+    segmenter = scorer(precision)
+    info = segmenter.info
     files, prediction_lut, mapped = align_classes(info, files, mapping, drop_unmapped)
     if mapped:
         err.print(f"scoring through a class map: {mapped}")
-    segmenter = Segmenter(runner, info, inference_size)
-    reference = Segmenter(*load_backend(path, backend, inference_size, precision="fp32", tta=tta)) if precision == "int8" else None
+    reference = scorer("fp32") if precision == "int8" else None
     with progress_bar() as progress:
         task = progress.add_task(f"evaluating {split}", total=len(files), rate="")
         result = run_eval(segmenter, files, on_image=lambda: progress.advance(task), prediction_lut=prediction_lut,
                           reference=reference)
     print_figures([f"mIoU {result['miou'] * 100:.2f}%", f"pixel accuracy {result['pixel_acc'] * 100:.2f}%",
-                   f"{len(files)} images @ {inference_size[0]}x{inference_size[1]}"])
+                   f"{len(files)} images @ {', '.join(f'{w}x{h}' for w, h in result['sizes'])}"])
     table = Table()
     table.add_column("class")
     table.add_column("IoU %", justify="right")
@@ -503,13 +504,13 @@ def evaluate(
         table.add_row(name, "-" if iou is None else f"{iou * 100:.2f}")
     out.print(table)
     if reference is not None:
-        out.print(f"{runner.name} vs {reference.backend.name} on the same images: mIoU {result['miou'] * 100:.2f}% vs "
+        out.print(f"{segmenter.backend.name} vs {reference.backend.name} on the same images: mIoU {result['miou'] * 100:.2f}% vs "
                   f"{result['reference']['miou'] * 100:.2f}% (drift {result['miou_drift_points']:+.2f} points), "
                   f"class-map agreement {result['agreement'] * 100:.2f}%")
     if json_path:
         trained = info.training
         write_json(json_path, {**result, "weights": str(path), "weights_sha256": file_digest(path),
-                               "class_map": mapped, "backend": runner.name, "precision": precision, "tta": tta, "dataset": dataset, "split": split,
+                               "class_map": mapped, "backend": segmenter.backend.name, "precision": precision, "tta": tta, "dataset": dataset, "split": split,
                                "trained": {k: trained.get(k) for k in ("dataset", "train_split", "mix", "iterations", "seconds", "init", "date")},
                                "machine": environment_report()})
 

@@ -90,3 +90,25 @@ def test_a_folder_of_photos_of_several_shapes_runs_each_at_its_own_aspect(checkp
     for name, photo in photos.items():  # each mask is what the photo gives when segmented alone, at its own aspect
         alone = Segmenter(None, info, None, open_at=lambda size: TorchBackend(model)).segment(photo)
         assert np.array_equal(cv2.imread(str(tmp_path / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED), alone), name
+
+
+def test_eval_scores_each_image_at_its_own_aspect_unless_size_says(checkpoint, tmp_path):
+    from dwrseg_rt.data.labels import CITYSCAPES
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    (root / "classes.txt").write_text("\n".join(CITYSCAPES.classes) + "\n")
+    rng = np.random.default_rng(0)
+    for index in range(3):  # 4:3 photos for a model trained at 2:1
+        cv2.imwrite(str(root / "images" / f"img{index}.jpg"), rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+        cv2.imwrite(str(root / "masks" / f"img{index}.png"), rng.integers(0, 19, (120, 160), dtype=np.uint8))
+    sizes = {}
+    for name, extra in (("aspect", ()), ("given", ("--size", "256x128"))):
+        report = tmp_path / f"{name}.json"
+        result = run_cli("eval", "--dataset", "folder", "--data", root, "--weights", checkpoint, "--backend", "onnxruntime",
+                         "--json", report, *extra)
+        assert result.returncode == 0, result.stderr
+        sizes[name] = json.loads(report.read_text())["sizes"]
+    assert sizes == {"aspect": [list(size_for_frame((256, 128), 160, 120))], "given": [[256, 128]]}
+    assert sizes["aspect"] == [[208, 160]]

@@ -38,14 +38,15 @@ LIVE_TIME_BASE = Fraction(1, 1000)
 
 def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, precision: str | None = None,
                    engine: EngineOptions | None = None, threads: int | None = None, tta: str = "none",
-                   streams: int | None = None, live: bool = False) -> Segmenter:
+                   streams: int | None = None, live: bool = False, spinning: bool = False) -> Segmenter:
     """The segmenter of a pipeline: on the CPU its inference threads sleep when idle, leaving
-    the cores to the decoder and encoder, and onnxruntime segments `streams` frames at once
+    the cores to the decoder and encoder (`spinning` True: they spin, for work with nothing
+    beside it, like evaluation), and onnxruntime segments `streams` frames at once
     (`cpu_threads` picks them; see `CpuThreads`). A checkpoint without `size` runs at
     the size that keeps each frame's aspect ratio (`size_for_frame`), each size opened when first met;
     exports (.onnx, .engine) run at the size they were built for. `tta`: see model/tta.py."""
     name, _ = check_backend(backend, precision, engine)
-    cpu = cpu_threads(name, threads, streams, live, spinning=False)
+    cpu = cpu_threads(name, threads, streams, live, spinning)
     if size is not None or Path(weights).suffix.lower() != ".pt":
         runner, info, inference_size = load_backend(weights, backend, size, cpu, precision=precision, engine=engine, tta=tta)
         return Segmenter(runner, info, inference_size)

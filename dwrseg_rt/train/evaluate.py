@@ -86,7 +86,8 @@ def scores(confusion: ConfusionMatrix, classes: tuple[str, ...]) -> dict:
 
 def evaluate(segmenter: Segmenter, files: SegmentationFiles, on_image: Callable[[], None] | None = None,
              prediction_lut: np.ndarray | None = None, reference: Segmenter | None = None) -> dict:
-    """Predict every image at the segmenter's size, resize back, accumulate one confusion matrix
+    """Predict every image at the segmenter's size (for a segmenter whose size follows the
+    images: each at its own aspect ratio), resize back, accumulate one confusion matrix
     (over the dataset's classes, after `prediction_lut` maps the model's ids onto them).
 
     With a `reference` (the same model at fp32, say), it is scored on the same images too and
@@ -106,7 +107,8 @@ def evaluate(segmenter: Segmenter, files: SegmentationFiles, on_image: Callable[
             agreeing, pixels = agreeing + int((prediction == expected).sum()), pixels + prediction.size
         if on_image:
             on_image()
-    result = {**scores(confusion, files.labels.classes), "images": len(files), "size": list(segmenter.size)}
+    sizes = [list(size) for size in segmenter.opened] or [list(segmenter.size)]  # every size the images ran at
+    result = {**scores(confusion, files.labels.classes), "images": len(files), "size": sizes[0], "sizes": sizes}
     if reference is not None:
         result["reference"] = {"backend": reference.backend.name, **scores(baseline, files.labels.classes)}
         result["miou_drift_points"] = (result["miou"] - result["reference"]["miou"]) * 100
