@@ -102,7 +102,7 @@ FrameSize = Annotated[Optional[str], typer.Option("--size", "-s", help="Inferenc
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 Tta = Annotated[str, typer.Option("--tta", help="Test-time augmentation: none | flip (averages each frame with its mirror image: twice the model's work, for offline jobs; a .pt checkpoint).")]
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU inference threads (default: the cores this process may use).")]
-Streams = Annotated[Optional[int], typer.Option("--streams", min=1, help="Frames onnxruntime segments at once on the CPU, each on its share of --threads (default: 2 for files and images, faster on a busy CPU; 1 for live sources, lowest latency).")]
+Streams = Annotated[Optional[int], typer.Option("--streams", min=1, help="Frames onnxruntime segments at once on the CPU, each on its share of --threads (default: 2 for files and images, more frames per second; 1 for live sources, lowest latency).")]
 JsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON to this path.")]
 
 
