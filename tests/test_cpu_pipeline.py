@@ -187,7 +187,8 @@ def test_streams_segment_frames_side_by_side_in_order_with_the_same_class_maps(c
     assert [index for index, _ in seen] == list(range(8))
     assert all(np.array_equal(got, want) for (_, got), want in zip(seen, expected))
     assert streamed.in_flight == 2 and stats.streams == 2
-    assert len(ran_on - {threading.get_ident()}) == 2  # both streams ran (the caller did only the untimed warm-up)
+    # on the streams' worker threads (at most two; the caller did only the untimed warm-up)
+    assert 1 <= len(ran_on - {threading.get_ident()}) <= 2 and stats.stages["inference"]["count"] == 8
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux affinity")
