@@ -36,8 +36,9 @@ def bench_model(weights: Path, backend: str, size: tuple[int, int] | None, batch
     `camera`, on frames of that size (resize in, class map back out: what a camera costs).
 
     CPU backends: the backend alone on a preprocessed batch (with `camera`: preprocessing and
-    postprocessing too), with as many `streams` as a pipeline on a file uses. CUDA backends: the device path (pinned H2D, GPU preprocessing,
-    network, argmax, D2H), with H2D / compute / D2H from CUDA events. Warm-up runs before the
+    postprocessing too), with as many `streams` as a pipeline on a file uses. CUDA backends:
+    the device path (pinned H2D, GPU preprocessing, network, argmax, D2H), with H2D / compute /
+    D2H from CUDA events. Warm-up runs before the
     clock. Latency is one batch at a time, submit to result; throughput keeps as many batches
     in flight as the pipeline does (trtexec's overlap), so it can exceed 1/latency.
     """
