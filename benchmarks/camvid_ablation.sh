@@ -5,9 +5,11 @@
 # never trained on here), and on 60 synthetic streets drawn with another seed (1) than the ones
 # mixed into training: other scenes, another look, a stand-in for streets the model has never seen.
 # CamVid test is not touched. bf16 on the CPU, same seed for every option, so the options differ
-# in one flag only -> benchmarks/results/camvid-val-ablation.json.
+# in one flag only -> benchmarks/results/camvid-val-ablation.json. `synth-varied` changes the data
+# instead: the 150 mixed-in streets are drawn with domain randomisation (`synth --varied`: the same
+# seed and street layouts, each with its own camera and look).
 # Usage: benchmarks/camvid_ablation.sh CAMVID_DIR [STEPS] [OPTION...]
-#   OPTION: baseline | robust | focus-rare | class-weights   (default: all four)
+#   OPTION: baseline | robust | focus-rare | class-weights | synth-varied   (default: all five)
 # One option at 800 steps took 11 min on a 2-core Xeon with AMX (2026-12-06).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,19 +17,24 @@ camvid=$(realpath "${1:?usage: benchmarks/camvid_ablation.sh CAMVID_DIR [STEPS] 
 steps=${2:-800}
 shift $(( $# > 1 ? 2 : 1 ))
 options=("$@")
-[ ${#options[@]} -gt 0 ] || options=(baseline robust focus-rare class-weights)
+[ ${#options[@]} -gt 0 ] || options=(baseline robust focus-rare class-weights synth-varied)
 work=${ABLATION_WORK:-ablation_work}
 mkdir -p "$work"
 [ -d "$work/synth_mix" ] || dwrseg-rt synth "$work/synth_mix" --seed 0 --train 150 --val 0 --clip-frames 0 --size 1024x512
 [ -d "$work/synth_val" ] || dwrseg-rt synth "$work/synth_val" --seed 1 --train 0 --val 60 --clip-frames 0 --size 1024x512
-declare -A flags=([baseline]="" [robust]="--robust" [focus-rare]="--focus-rare 0.5" [class-weights]="--class-weights")
+declare -A flags=([baseline]="" [robust]="--robust" [focus-rare]="--focus-rare 0.5" [class-weights]="--class-weights" [synth-varied]="")
 for option in "${options[@]}"; do
     out="$work/$option.pt"
+    mix=$work/synth_mix
+    if [ "$option" = synth-varied ]; then
+        mix=$work/synth_mix_varied
+        [ -d "$mix" ] || dwrseg-rt synth "$mix" --seed 0 --train 150 --val 0 --clip-frames 0 --size 1024x512 --varied
+    fi
     if [ ! -f "$out" ]; then
         resume=()
         [ -f "$work/${option}_run/last.pt" ] && resume=(--resume "$work/${option}_run")
         # shellcheck disable=SC2086
-        dwrseg-rt train --dataset camvid --data "$camvid" --train-split train --mix "synth:$work/synth_mix" --batch-size 8 \
+        dwrseg-rt train --dataset camvid --data "$camvid" --train-split train --mix "synth:$mix" --batch-size 8 \
             --val-every 0 --init dwrseg_rt/weights/dwrseg_b_synth.pt --iterations "$steps" --lr 0.01 --warmup 100 --seed 0 \
             --cpu-bf16 -o "$out" ${flags[$option]} "${resume[@]}"
     fi
@@ -42,7 +49,8 @@ from pathlib import Path
 work, steps, options = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
 target = Path("benchmarks/results/camvid-val-ablation.json")
 report = json.loads(target.read_text()) if target.exists() else {"benchmark": "camvid-val-ablation", "options": {}}
-report["recipe"] = (f"dwrseg_b_synth.pt fine-tuned {steps} steps of 8 on CamVid train + 150 synthetic streets, lr 0.01, warm-up 100, "
+report["recipe"] = (f"dwrseg_b_synth.pt fine-tuned {steps} steps of 8 on CamVid train + 150 synthetic streets (synth-varied: the same "
+                    "streets drawn with --varied), lr 0.01, warm-up 100, "
                     "seed 0, bf16; scored on CamVid val (101 images, 480x360, torch) and on 60 synthetic streets of seed 1 "
                     "(1024x512 images, each at the model's pixel count in its 2:1 shape, through the Cityscapes -> CamVid class map)")
 for option in options:

@@ -334,6 +334,7 @@ def synth(
     clip_frames: Annotated[int, typer.Option(min=0, help="Frames of the drive clip (0: no clip).")] = 90,
     size: Annotated[str, typer.Option("--size", "-s", help="Image size WxH.")] = "1024x512",
     fps: Annotated[int, typer.Option(min=1, help="Clip frame rate.")] = 30,
+    varied: Annotated[bool, typer.Option(help="Domain randomisation: every street draws its own camera (0.6-2.6 m high, 42-96 degree field of view, roll, lens distortion), exposure, white balance and ground colours. Without it: one car-height camera, as the shipped models were trained on.")] = False,
     force: Force = False,
 ) -> None:
     """Generate synthetic street scenes with Cityscapes labels, and a drive clip.
@@ -350,7 +351,7 @@ def synth(
         raise UserError(f"{output} is not empty; pass --force to write into it")
     with progress_bar() as progress:
         task = progress.add_task("drawing streets", total=train + val + clip_frames, rate="")
-        generate(output, seed, train, val, clip_frames, width, height, fps, on_progress=lambda: progress.advance(task))
+        generate(output, seed, train, val, clip_frames, width, height, fps, on_progress=lambda: progress.advance(task), varied=varied)
     out.print(f"wrote {train} train, {val} val images" + (f" and {output / 'drive.mp4'}" if clip_frames else "") + f" under {output}")
 
 
@@ -685,6 +686,10 @@ def bench(
         report = run_benchmarks(resolve_weights(weights), runs, parse_size(size), clip, batch, warmup, iterations, calibration,
                                 parse_size(camera, "--camera"), threads, streams)
     out.print(bench_table(report))
+    overlapped = [f"{e['backend']} ({e['model']['in_flight']})" for e in report["results"] if e["model"]["in_flight"] > 1]
+    if overlapped:
+        out.print(f"p50/p95 of {', '.join(overlapped)}: one frame among that many in flight, as in the pipeline; "
+                  "--streams 1 gives a live camera's latency")
     for entry in report["results"]:
         model = entry["model"]
         if "device_ms" in model:

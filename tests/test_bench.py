@@ -49,6 +49,8 @@ def test_bench_puts_fp32_and_int8_side_by_side_in_80_columns(checkpoint, tmp_pat
     assert [entry["backend"] for entry in report["results"]] == ["torch", "onnxruntime", "onnxruntime-int8"]
     lines = result.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines) and "…" not in result.stdout
+    overlapped = [entry["backend"] for entry in report["results"] if entry["model"]["in_flight"] > 1]
+    assert ("--streams 1" in result.stdout) == bool(overlapped)  # a latency measured with frames overlapping says so
     rows = {line.split()[0]: line.split() for line in lines if line.strip().startswith(("torch", "onnxruntime"))}
     assert set(rows) == {"torch", "onnxruntime", "onnxruntime-int8"}
     speedup = float(rows["onnxruntime-int8"][2].rstrip("x"))  # model fps over the first row's (torch)

@@ -56,3 +56,37 @@ def test_synth_command_writes_a_clip_and_will_not_write_into_a_used_folder(tmp_p
     assert (tmp_path / "new" / "world" / "drive.mp4").is_file()
     again = run_cli("synth", tmp_path / "new" / "world", "--train", "1", "--val", "0", "--clip-frames", "3")
     assert again.returncode != 0 and "--force" in again.stderr
+
+
+def test_varied_streets_draw_their_own_camera_and_keep_the_plain_layout():
+    from dwrseg_rt.data.synth import Look
+
+    assert Street(3, 160, 80).look == Look()  # plain streets: the camera the shipped models trained with
+    looks = [Street(seed, 160, 80, varied=True).look for seed in range(40)]
+    heights, focals = [look.height for look in looks], [look.focal for look in looks]
+    assert min(heights) < 1.0 and max(heights) > 2.2 and min(focals) < 0.6 and max(focals) > 1.1
+    assert sum(look.distortion > 0.05 for look in looks) > 5 and sum(abs(look.roll) > 1 for look in looks) > 10
+    plain, varied = Street(3, 160, 80), Street(3, 160, 80, varied=True)
+    assert [(p.kind, p.x, p.z) for p in plain.props] == [(p.kind, p.x, p.z) for p in varied.props]
+    assert not np.array_equal(plain.render(0.4)[0], varied.render(0.4)[0])
+    a_image, a_label = Street(3, 160, 80, varied=True).render(0.4)
+    assert np.array_equal(a_image, varied.render(0.4)[0]) and np.array_equal(a_label, varied.render(0.4)[1])
+
+
+def test_lens_warp_moves_labels_with_pixels_and_never_samples_outside_the_drawing():
+    import cv2
+
+    from dwrseg_rt.data.synth import Look
+
+    width, height = 320, 160
+    label = np.zeros((height, width), np.uint8)
+    label[:, width // 3:] = 1
+    label[height // 2:, :] = 2
+    image = (label * 100).astype(np.uint8)
+    for look in (Look(roll=3.0), Look(distortion=0.3), Look(roll=-3.0, distortion=-0.05)):
+        maps = look.lens_maps(width, height)
+        warped_label = cv2.remap(label, *maps, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+        warped_image = cv2.remap(image, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+        assert (warped_label != 255).all()  # zoomed just enough: no pixel from beyond the edges
+        assert not np.array_equal(warped_label, label)
+        assert (np.abs(warped_image.astype(int) - warped_label * 100) > 50).mean() < 0.01  # edges move together

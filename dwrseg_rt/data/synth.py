@@ -6,7 +6,10 @@ poles with signs and lights, cars, trucks, buses, pedestrians, cyclists and moto
 seen by a pinhole camera 1.5 m above the road. Objects are drawn far to near, the image and
 its label map from the same polygons, so labels are exact; weather, light and texture vary
 per scene. Moving objects have their own speed, so consecutive frames are coherent video.
-Everything is a pure function of the seed.
+`varied=True` is domain randomisation: each street also draws its own camera (height, field
+of view, roll, lens distortion), exposure, white balance and ground colours (`Look`), so a
+model trained on it has seen more than one robot's camera. Everything is a pure function of
+the seed.
 """
 
 from __future__ import annotations
@@ -39,6 +42,55 @@ WEATHERS = {
 }
 
 
+@dataclass(frozen=True)
+class Look:
+    """A street's camera and picture. The default is the fixed camera of the shipped models'
+    training data; `draw` is domain randomisation, from an rng of its own, so a varied street
+    keeps the layout of the plain street of the same seed."""
+
+    height: float = CAMERA_HEIGHT  # metres above the road: a small robot 0.6, a car 1.5, a truck 2.6
+    focal: float = 0.9  # x image width: 0.9 is a 58 degree horizontal field of view
+    horizon: tuple[float, float] = (0.38, 0.5)  # range of the horizon's row, x image height (pitch)
+    roll: float = 0.0  # degrees, clockwise
+    distortion: float = 0.0  # radial: > 0 barrel (wide-angle dashcams), < 0 pincushion
+    exposure: float = 1.0
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    texture: float = 0.07  # amplitude of the coarse texture over every surface
+    palette: int | None = None  # seed for ground colours beyond the default range; None: default
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Look:
+        return cls(
+            height=float(rng.uniform(0.6, 2.6)),
+            focal=float(rng.uniform(0.45, 1.3)),  # 96 to 42 degrees
+            horizon=(0.3, 0.6),
+            roll=float(rng.uniform(-3.0, 3.0)),
+            distortion=float(rng.choice([0.0, rng.uniform(0.0, 0.3), rng.uniform(-0.05, 0.0)], p=[0.4, 0.45, 0.15])),
+            exposure=float(np.exp(rng.uniform(np.log(0.45), np.log(1.3)))),
+            white_balance=tuple(float(g) for g in rng.uniform(0.85, 1.15, 3)),
+            texture=float(rng.uniform(0.03, 0.16)),
+            palette=int(rng.integers(1 << 31)),
+        )
+
+    @property
+    def warps(self) -> bool:
+        return bool(self.roll or self.distortion)
+
+    def lens_maps(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """cv2.remap maps that roll the pinhole image and bend it radially, zoomed just enough
+        that every output pixel comes from inside the drawing."""
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        half_diagonal = float(np.hypot(cx, cy))
+        v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+        x, y = (u - cx) / half_diagonal, (v - cy) / half_diagonal
+        bend = 1 + self.distortion * (x * x + y * y)
+        angle = np.deg2rad(self.roll)
+        xs = (np.cos(angle) * x - np.sin(angle) * y) * bend
+        ys = (np.sin(angle) * x + np.cos(angle) * y) * bend
+        zoom = min(cx / half_diagonal / np.abs(xs).max(), cy / half_diagonal / np.abs(ys).max(), 1.0)
+        return (cx + xs * zoom * half_diagonal).astype(np.float32), (cy + ys * zoom * half_diagonal).astype(np.float32)
+
+
 @dataclass
 class Prop:
     """One object in the world: drawn by `kind` at lateral x, distance z (metres)."""
@@ -55,9 +107,10 @@ class Prop:
 
 
 class Camera:
-    def __init__(self, width: int, height: int, horizon: float, curve: float) -> None:
+    def __init__(self, width: int, height: int, horizon: float, curve: float, look: Look = Look()) -> None:
         self.width, self.height = width, height
-        self.focal = 0.9 * width
+        self.focal = look.focal * width
+        self.elevation = look.height
         self.horizon = horizon * height
         self.curve = curve
 
@@ -69,7 +122,7 @@ class Camera:
         """World (x right, y up, z forward) -> pixel coordinates (u, v)."""
         z = np.maximum(np.asarray(z, dtype=np.float64), 0.05)
         u = self.width / 2 + self.focal * (np.asarray(x) + self.road_x(z)) / z
-        v = self.horizon + self.focal * (CAMERA_HEIGHT - np.asarray(y)) / z
+        v = self.horizon + self.focal * (self.elevation - np.asarray(y)) / z
         return np.stack(np.broadcast_arrays(u, v), axis=-1)
 
     def scale(self, z: float) -> float:
@@ -116,12 +169,15 @@ def jitter(rng: np.random.Generator, color, spread: int = 25) -> tuple[int, int,
 class Street:
     """One procedurally generated street; `render(t)` draws it at time t seconds."""
 
-    def __init__(self, seed: int, width: int = 1024, height: int = 512, camera_speed: float = 10.0) -> None:
+    def __init__(self, seed: int, width: int = 1024, height: int = 512, camera_speed: float = 10.0,
+                 varied: bool = False) -> None:
         rng = np.random.default_rng(seed)
         self.rng_seed = seed
         self.width, self.height = width, height
+        self.look = Look.draw(np.random.default_rng((seed, 0x100C))) if varied else Look()
         self.weather = str(rng.choice(list(WEATHERS)))
-        self.camera = Camera(width, height, horizon=rng.uniform(0.38, 0.5), curve=rng.uniform(-0.0015, 0.0015))
+        horizon = rng.uniform(*self.look.horizon)
+        self.camera = Camera(width, height, horizon=horizon, curve=rng.uniform(-0.0015, 0.0015), look=self.look)
         self.camera_speed = camera_speed
         self.lanes = int(rng.integers(1, 3))  # lanes per direction
         self.road_half = 3.3 * self.lanes + rng.uniform(0.0, 0.6)
@@ -129,6 +185,12 @@ class Street:
         self.road_color = jitter(rng, (85, 85, 90), 15)
         self.sidewalk_color = jitter(rng, (165, 150, 140), 25)
         self.terrain_color = jitter(rng, (120, 140, 70), 25)
+        if self.look.palette is not None:  # asphalt light to dark, concrete to red brick, green to dry
+            palette = np.random.default_rng(self.look.palette)
+            self.road_color = jitter(palette, tuple(int(c) for c in palette.choice([(85, 85, 90), (55, 55, 60), (125, 122, 118)])), 15)
+            self.sidewalk_color = jitter(palette, tuple(int(c) for c in palette.choice([(165, 150, 140), (150, 152, 155), (160, 90, 75)])), 25)
+            self.terrain_color = jitter(palette, tuple(int(c) for c in palette.choice([(120, 140, 70), (150, 140, 90), (90, 110, 60)])), 25)
+        self.lens = self.look.lens_maps(width, height) if self.look.warps else None
         self.texture_seed = int(rng.integers(1 << 31))
         self.props: list[Prop] = []
         self.structures: list[Prop] = []
@@ -217,7 +279,11 @@ class Street:
         for z, p in sorted(moving, key=lambda item: -item[0]):
             if NEAR < z < FAR:
                 self._draw(canvas, p, z, t)
-        return self._finish(canvas, t), canvas.label
+        image, label = self._finish(canvas, t), canvas.label
+        if self.lens is None:
+            return image, label
+        return (cv2.remap(image, *self.lens, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+                cv2.remap(label, *self.lens, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE))
 
     def _draw_sky(self, canvas: Canvas, top, horizon_color) -> None:
         rows = np.linspace(0, 1, self.height)[:, None] * self.height / max(self.camera.horizon, 1)
@@ -250,7 +316,7 @@ class Street:
         darker = tuple(int(c * 0.75) for c in color)
         canvas.polygon(side, darker, label, (near + far) / 2)
         roof = self.camera.project(np.array([x - w / 2, x + w / 2, x + w / 2, x - w / 2]), y0 + h, np.array([near, near, far, far]))
-        if CAMERA_HEIGHT > y0 + h:
+        if self.camera.elevation > y0 + h:
             canvas.polygon(roof, tuple(int(min(255, c * 1.1)) for c in color), label, near)
         rear = self.camera.project(np.array([x - w / 2, x + w / 2, x + w / 2, x - w / 2]), np.array([y0, y0, y0 + h, y0 + h]), near)
         canvas.polygon(rear, color, label, near)
@@ -423,13 +489,15 @@ class Street:
         coarse = cv2.resize(coarse, (self.width, self.height), interpolation=cv2.INTER_CUBIC)
         frame_rng = np.random.default_rng((self.texture_seed, int(t * 1000)))
         fine = frame_rng.normal(0.0, 5.0, image.shape[:2]).astype(np.float32)
-        out = image.astype(np.float32) * (1.0 + 0.07 * coarse[..., None]) + fine[..., None]
+        out = image.astype(np.float32) * (1.0 + self.look.texture * coarse[..., None]) + fine[..., None]
         if self.weather == "rain":
             streaks = np.zeros(image.shape[:2], np.float32)
             for _ in range(250):
                 u, v = frame_rng.integers(0, self.width), frame_rng.integers(0, self.height)
                 cv2.line(streaks, (int(u), int(v)), (int(u) + 3, int(v) + 18), 1.0, 1)
             out = out * (1 - 0.3 * streaks[..., None]) + 200 * 0.3 * streaks[..., None]
+        if self.look.exposure != 1.0 or self.look.white_balance != (1.0, 1.0, 1.0):
+            out = out * (self.look.exposure * np.asarray(self.look.white_balance, np.float32))
         out = cv2.GaussianBlur(np.clip(out, 0, 255), (3, 3), 0.7)
         return out.astype(np.uint8)
 
@@ -458,17 +526,19 @@ def generate(
     height: int = 512,
     fps: int = 30,
     on_progress: Callable[[], None] | None = None,
+    varied: bool = False,
 ) -> list[Path]:
     """Write a train/val set (one random street and moment per image) and a drive clip.
 
-    Train, val and clip draw their streets from disjoint seed streams, so val is unseen.
+    Train, val and clip draw their streets from disjoint seed streams, so val is unseen;
+    `varied` gives every street its own camera and look (domain randomisation, `Look.draw`).
     Returns the files written for the clip (empty list when clip_frames is 0).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for split, count, stream in (("train", train, 0), ("val", val, 1)):
         for index in range(count):
-            street = Street(derive_seed(seed, stream, index), width, height)
+            street = Street(derive_seed(seed, stream, index), width, height, varied=varied)
             t = np.random.default_rng((seed, stream, index)).uniform(0.0, 3.0)
             image, label = street.render(t)
             write_sample(root, split, f"synth_{seed:04d}_{index:06d}", image, label)
@@ -476,7 +546,7 @@ def generate(
                 on_progress()
     if not clip_frames:
         return []
-    street = Street(derive_seed(seed, 2), width, height)
+    street = Street(derive_seed(seed, 2), width, height, varied=varied)
     clip = root / "drive.mp4"
     writer = VideoWriter(clip, Fraction(fps), width, height)
     try:
