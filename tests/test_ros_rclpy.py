@@ -162,8 +162,12 @@ def test_no_subscriber_no_work_and_the_output_keeps_up_with_the_input(graph):
     for index in range(sent):  # 5 Hz, well within what the model does at 96x48
         publisher.publish(image_msg(street(index), "rgb8", index))
         time.sleep(0.2)
-    assert wait_for(lambda: len(received["/segment_node/class_mask"]) >= 0.95 * sent, timeout=10)
-    assert [m.header.frame_id for m in received["/segment_node/class_mask"]] == [f"cam_{i}" for i in range(sent)][-len(received["/segment_node/class_mask"]):]
+    masks = received["/segment_node/class_mask"]
+    assert wait_for(lambda: bool(masks) and masks[-1].header.frame_id == f"cam_{sent - 1}", timeout=10)  # the newest comes out
+    ids = [int(m.header.frame_id.split("_")[1]) for m in masks]
+    # in order and never twice; the node keeps the newest input only (depth 1), so a hiccup on a
+    # loaded machine may drop an older frame, but nearly all come through
+    assert ids == sorted(set(ids)) and len(ids) >= 0.95 * sent
     assert all(m.data > 0 for m in received["/segment_node/processing_ms"])
 
 

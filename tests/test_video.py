@@ -59,6 +59,17 @@ def test_default_output_name_is_beside_the_input(clip, checkpoint, tmp_path):
     assert probe(tmp_path / "drive_overlay.mp4")["frames"] == probe(clip)["frames"]
 
 
+def unknown_codec(folder):
+    """An mp4 whose video codec FFmpeg has no decoder for (found by the fuzz test: a mutated fourcc)."""
+    from media import make_video
+
+    source = make_video(folder / "source.mp4", frames=3, size=(64, 48))
+    odd = folder / "odd_codec.mp4"
+    odd.write_bytes(source.read_bytes().replace(b"avc1", b"zzzz"))
+    source.unlink()
+    return odd
+
+
 def assert_clean_failure(result, *phrases):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -74,8 +85,9 @@ def assert_clean_failure(result, *phrases):
         (lambda d: d / "missing.mp4", "not found"),
         (lambda d: (d / "notes.mp4").write_text("this is not a video") and d / "notes.mp4", "cannot read"),
         (lambda d: d, "holds no images or videos"),
+        (unknown_codec, "no decoder for its video codec"),
     ],
-    ids=["missing", "not-media", "empty-folder"],
+    ids=["missing", "not-media", "empty-folder", "unknown-codec"],
 )
 def test_bad_input_fails_in_one_line_without_output(make_input, phrase, checkpoint, tmp_path):
     source = make_input(tmp_path)

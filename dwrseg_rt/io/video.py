@@ -37,6 +37,9 @@ class VideoReader:
             self.container.close()
             raise UserError(f"{self.path} has no video stream")
         self.stream = self.container.streams.video[0]
+        if self.stream.codec_context is None:  # a codec FFmpeg has no decoder for (or a damaged header)
+            self.container.close()
+            raise UserError(f"cannot decode {self.path}: no decoder for its video codec, or the file is corrupt")
         self.stream.thread_type = "AUTO"
         self.width = self.stream.codec_context.width
         self.height = self.stream.codec_context.height
