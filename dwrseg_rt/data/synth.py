@@ -166,6 +166,11 @@ def jitter(rng: np.random.Generator, color, spread: int = 25) -> tuple[int, int,
     return tuple(int(np.clip(c + rng.integers(-spread, spread + 1), 0, 255)) for c in color)
 
 
+def pick_color(rng: np.random.Generator, choices: list[tuple[int, int, int]], spread: int) -> tuple[int, int, int]:
+    """One of a surface's typical colours, jittered: variety across kinds and within each."""
+    return jitter(rng, tuple(int(c) for c in rng.choice(choices)), spread)
+
+
 class Street:
     """One procedurally generated street; `render(t)` draws it at time t seconds."""
 
@@ -187,9 +192,9 @@ class Street:
         self.terrain_color = jitter(rng, (120, 140, 70), 25)
         if self.look.palette is not None:  # asphalt light to dark, concrete to red brick, green to dry
             palette = np.random.default_rng(self.look.palette)
-            self.road_color = jitter(palette, tuple(int(c) for c in palette.choice([(85, 85, 90), (55, 55, 60), (125, 122, 118)])), 15)
-            self.sidewalk_color = jitter(palette, tuple(int(c) for c in palette.choice([(165, 150, 140), (150, 152, 155), (160, 90, 75)])), 25)
-            self.terrain_color = jitter(palette, tuple(int(c) for c in palette.choice([(120, 140, 70), (150, 140, 90), (90, 110, 60)])), 25)
+            self.road_color = pick_color(palette, [(85, 85, 90), (55, 55, 60), (125, 122, 118)], 15)
+            self.sidewalk_color = pick_color(palette, [(165, 150, 140), (150, 152, 155), (160, 90, 75)], 25)
+            self.terrain_color = pick_color(palette, [(120, 140, 70), (150, 140, 90), (90, 110, 60)], 25)
         self.lens = self.look.lens_maps(width, height) if self.look.warps else None
         self.texture_seed = int(rng.integers(1 << 31))
         self.props: list[Prop] = []
@@ -207,7 +212,7 @@ class Street:
             length = rng.uniform(10, 35)
             if urban and rng.random() < 0.85:
                 setback = rng.uniform(0.0, 4.0)
-                color = jitter(rng, tuple(int(c) for c in rng.choice([(150, 120, 100), (120, 120, 125), (180, 170, 150), (110, 80, 70), (200, 190, 170)])), 20)
+                color = pick_color(rng, [(150, 120, 100), (120, 120, 125), (180, 170, 150), (110, 80, 70), (200, 190, 170)], 20)
                 self.structures.append(
                     Prop("building", side * (edge + setback), z, color, (length, rng.uniform(8, 30), setback))
                 )
@@ -252,7 +257,7 @@ class Street:
                 elif roll < 0.72:
                     self.props.append(Prop("truck", x, z, jitter(rng, (200, 200, 195), 40), (2.4, 3.3, 7.5), speed))
                 elif roll < 0.82:
-                    self.props.append(Prop("bus", x, z, jitter(rng, tuple(int(c) for c in rng.choice([(200, 40, 40), (230, 190, 40), (40, 90, 180)])), 15),
+                    self.props.append(Prop("bus", x, z, pick_color(rng, [(200, 40, 40), (230, 190, 40), (40, 90, 180)], 15),
                                            (2.5, 3.1, 12.0), speed))
                 else:
                     kind = "bicycle" if rng.random() < 0.6 else "motorcycle"
