@@ -529,12 +529,14 @@ def export(
     batch: Annotated[int, typer.Option(min=1, help="Engine: the largest batch it accepts.")] = 1,
     build_only: Annotated[bool, typer.Option("--build-only", help="Build the engine into the cache that --backend tensorrt uses, then exit.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Engine: build it again even if the cache holds one.")] = False,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="ONNX: height and width left free, one file for every camera shape; it then runs, like a checkpoint, at each frame's aspect (--size: where it is checked and calibrated).")] = False,
     force: Force = False,
 ) -> None:
     """Export to ONNX (opset 17, argmax folded in, JSON sidecar, parity check) or a TensorRT engine.
 
     Examples:
       [bold]dwrseg-rt export --format onnx --size 1024x512 -o dwrseg_b.onnx[/bold]
+      [bold]dwrseg-rt export --format onnx --dynamic -o dwrseg_b_dynamic.onnx[/bold]
       [bold]dwrseg-rt export --format onnx --precision int8 --calibration frames/ -o dwrseg_b_int8.onnx[/bold]
       [bold]dwrseg-rt export --format engine --precision int8 --calibration frames/ -o dwrseg_b_int8.engine[/bold]
     """
@@ -551,6 +553,9 @@ def export(
     if format == "engine":
         from dwrseg_rt.export.tensorrt import EngineOptions
 
+        if dynamic:
+            raise UserError("a TensorRT engine is built for one size (--backend tensorrt builds and caches one per size); --dynamic is for --format onnx")
+
         precision = precision or "fp16"
         options = EngineOptions(calibration, workspace, dla_core, batch, force_rebuild=rebuild)
         output = None if build_only else output or Path(f"{weights.stem}_{width}x{height}_{precision}.engine")
@@ -562,13 +567,13 @@ def export(
 
     if precision not in (None, "fp32", "int8"):
         raise UserError(f"an ONNX export is fp32 or int8 (for onnxruntime on the CPU), not {precision!r}; fp16 is an engine: --format engine")
-    output = output or Path(f"{weights.stem}_{width}x{height}{'_int8' if precision == 'int8' else ''}.onnx")
+    output = output or Path(f"{weights.stem}_{'dynamic' if dynamic else f'{width}x{height}'}{'_int8' if precision == 'int8' else ''}.onnx")
     check_export_path(output, ".onnx", force, (weights, calibration))
     if precision == "int8":
-        export_int8(weights, model, info, (width, height), calibration, output)
+        export_int8(weights, model, info, (width, height), calibration, output, dynamic)
         return
-    with err.status(f"exporting {weights.name} at {width}x{height}"):
-        report = export_onnx(model, info, output, (width, height))
+    with err.status(f"exporting {weights.name} at {'any size, checked at ' if dynamic else ''}{width}x{height}"):
+        report = export_onnx(model, info, output, (width, height), dynamic=dynamic)
     out.print(f"wrote {output} and {output.name}.json")
     out.print(f"parity vs torch: max |Δlogit| {report['max_abs_logit_diff']:.2e}, argmax agreement {report['argmax_agreement'] * 100:.3f}%")
     check_parity(report)  # the files stay for inspection; the exit says they are wrong
@@ -585,7 +590,7 @@ def copy_export(source: Path, output: Path) -> None:
     out.print(f"wrote {output} and {output.name}.json")
 
 
-def export_int8(weights, model, info, size, calibration: Path | None, output: Path) -> None:
+def export_int8(weights, model, info, size, calibration: Path | None, output: Path, dynamic: bool = False) -> None:
     """Quantize (or reuse) the cached INT8 model, report its agreement with fp32, copy it out."""
     from dwrseg_rt.export.calibration import calibration_images
     from dwrseg_rt.export.onnx import sample_image
@@ -594,7 +599,7 @@ def export_int8(weights, model, info, size, calibration: Path | None, output: Pa
 
     images = calibration_images(calibration, ORT_CALIBRATION_LIMIT) if calibration else None
     with err.status(f"exporting {weights.name} at {size[0]}x{size[1]}"):
-        fp32 = cached_onnx(weights, model, info, size)
+        fp32 = cached_onnx(weights, model, info, size, dynamic=dynamic)
     int8 = cached_int8(fp32.path, info, size, images)
     batch = normalize(sample_image(size)[None], info.mean, info.std)
     agreement = (fp32.infer(batch) == int8.infer(batch)).mean()
@@ -804,7 +809,8 @@ def info(weights: Weights = None) -> None:
 
         sidecar = read_sidecar(path)[1]
         width, height = sidecar.get("inference_size", meta.input_size)
-        table.add_row("export", f"{sidecar.get('precision', 'fp32')} at {width}x{height}")
+        at = f"any size (each frame's aspect; checked at {width}x{height})" if sidecar.get("dynamic_size") else f"{width}x{height}"
+        table.add_row("export", f"{sidecar.get('precision', 'fp32')} at {at}")
     out.print(table)
     classes = Table("id", "class", "colour (RGB)", title="classes")
     for index, (name, rgb) in enumerate(zip(meta.classes, meta.palette)):

@@ -5,11 +5,12 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import half_export_runs_here, run_cli
+from conftest import half_export_runs_here, one_line_failure, run_cli
 from dwrseg_rt.checkpoint import SHIPPED_WEIGHTS, load_checkpoint, read_sidecar
 from dwrseg_rt.export.onnx import OPSET, export_onnx, sample_image
 from dwrseg_rt.runtime.backends import OnnxRuntimeBackend, TorchBackend
-from dwrseg_rt.runtime.segmenter import Segmenter
+from dwrseg_rt.jobs.segment import load_segmenter
+from dwrseg_rt.runtime.segmenter import Segmenter, size_for_frame
 
 
 def test_onnx_export_agrees_with_torch(checkpoint, tmp_path):
@@ -135,3 +136,30 @@ def test_the_deploy_wrapper_defaults_to_fp32_and_uint8_ids(checkpoint):
     assert {p.dtype for p in deploy.parameters()} == {torch.float32}
     with torch.inference_mode():
         assert deploy(torch.zeros(1, 3, 64, 128)).dtype == torch.uint8
+
+
+def test_a_dynamic_onnx_runs_each_frame_at_its_own_aspect_with_the_masks_of_fixed_exports(checkpoint, tmp_path):
+    model, info = load_checkpoint(checkpoint)
+    result = run_cli("export", "--weights", checkpoint, "--dynamic", "-o", tmp_path / "any.onnx")
+    assert result.returncode == 0, result.stderr
+    assert read_sidecar(tmp_path / "any.onnx")[1]["dynamic_size"] is True
+    segmenter = load_segmenter(tmp_path / "any.onnx", "onnxruntime", None)
+    for frame_size in ((320, 160), (240, 180), (400, 100)):  # 2:1, 4:3, 4:1: three sizes, one session
+        frame = sample_image(frame_size)
+        size = size_for_frame(info.input_size, *frame_size)
+        export_onnx(model, info, tmp_path / "fixed.onnx", size, check=False)
+        fixed = Segmenter(OnnxRuntimeBackend(tmp_path / "fixed.onnx"), info, size).segment(frame)
+        assert (segmenter.segment(frame) == fixed).mean() >= 0.999 and segmenter.size == size
+    forced = load_segmenter(tmp_path / "any.onnx", "onnxruntime", (160, 120))  # --size picks one, as for a checkpoint
+    assert forced.segment(sample_image((320, 160))).shape == (160, 320) and forced.size == (160, 120)
+
+
+def test_a_dynamic_int8_export_runs_at_any_size_and_an_engine_is_never_dynamic(checkpoint, tmp_path):
+    result = run_cli("export", "--weights", checkpoint, "--dynamic", "-p", "int8", "-o", tmp_path / "any_int8.onnx")
+    assert result.returncode == 0, result.stderr
+    backend = OnnxRuntimeBackend(tmp_path / "any_int8.onnx", "int8")
+    assert backend.any_size and read_sidecar(tmp_path / "any_int8.onnx")[1]["dynamic_size"] is True
+    for width, height in ((256, 128), (160, 120)):
+        assert backend.infer(np.zeros((1, 3, height, width), np.float32)).shape == (1, height, width)
+    engine = run_cli("export", "--weights", checkpoint, "--format", "engine", "--dynamic")
+    assert one_line_failure(engine, "--dynamic is for --format onnx")

@@ -49,8 +49,10 @@ class DeployModel(nn.Module):
 
 
 def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, int], check: bool = True,
-                class_dtype: torch.dtype = torch.uint8, half: bool = False) -> dict:
-    """Write `path` (+ `path.json` sidecar) atomically; with `check`, compare onnxruntime to torch."""
+                class_dtype: torch.dtype = torch.uint8, half: bool = False, dynamic: bool = False) -> dict:
+    """Write `path` (+ `path.json` sidecar) atomically; with `check`, compare onnxruntime to torch
+    at `size`. `dynamic`: height and width are left free in the graph (one file for every camera
+    shape; onnxruntime runs it as fast as a fixed-size export), `size` is then where it was checked."""
     width, height = size
     # A half-precision graph is traced on the GPU where there is one: torch before 2.2 has no
     # fp16 convolution on the CPU (the TensorRT 11 machines that need this export have a GPU).
@@ -63,14 +65,23 @@ def export_onnx(model: nn.Module, info: ModelInfo, path: Path, size: tuple[int, 
             warnings.simplefilter("ignore")
             torch.onnx.export(deploy, (dummy,), str(temp), opset_version=OPSET, **TORCHSCRIPT_EXPORT,
                               input_names=["image"], output_names=["class_map"],
-                              dynamic_axes={"image": {0: "batch"}, "class_map": {0: "batch"}})
+                              dynamic_axes=dynamic_axes(dynamic))
 
     path = Path(path)
     atomic_write(path, lambda temp: write(temp))
     report = parity_report(model, info, path, size) if check else {}
-    write_sidecar(path, info, inference_size=[width, height], opset=OPSET, graph_revision=GRAPH_REVISION, outputs=["class_map"],
-                  class_dtype=str(class_dtype).removeprefix("torch."), half=half, parity=report)
+    write_sidecar(path, info, inference_size=[width, height], dynamic_size=dynamic, opset=OPSET, graph_revision=GRAPH_REVISION,
+                  outputs=["class_map"], class_dtype=str(class_dtype).removeprefix("torch."), half=half, parity=report)
     return report
+
+
+def dynamic_axes(size_too: bool) -> dict:
+    """The batch is always free; with `size_too`, the image's height and width as well."""
+    image, class_map = {0: "batch"}, {0: "batch"}
+    if size_too:
+        image.update({2: "height", 3: "width"})
+        class_map.update({1: "height", 2: "width"})
+    return {"image": image, "class_map": class_map}
 
 
 PARITY_AGREEMENT = 0.999  # argmax agreement below this means the export computes something else

@@ -43,12 +43,15 @@ def load_segmenter(weights: Path, backend: str, size: tuple[int, int] | None, pr
     the cores to the decoder and encoder (`spinning` True: they spin, for work with nothing
     beside it, like evaluation), and onnxruntime segments `streams` frames at once
     (`cpu_threads` picks them; see `CpuThreads`). A checkpoint without `size` runs at
-    the size that keeps each frame's aspect ratio (`size_for_frame`), each size opened when first met;
-    exports (.onnx, .engine) run at the size they were built for. `tta`: see model/tta.py."""
+    the size that keeps each frame's aspect ratio (`size_for_frame`), each size opened when first met,
+    and so does an ONNX exported with `--dynamic` (one session for every size); other exports
+    (.onnx, .engine) run at the size they were built for. `tta`: see model/tta.py."""
     name, _ = check_backend(backend, precision, engine)
     cpu = cpu_threads(name, threads, streams, live, spinning)
     if size is not None or Path(weights).suffix.lower() != ".pt":
         runner, info, inference_size = load_backend(weights, backend, size, cpu, precision=precision, engine=engine, tta=tta)
+        if size is None and getattr(runner, "any_size", False):
+            return Segmenter(runner, info, None, open_at=lambda at: runner)
         return Segmenter(runner, info, inference_size)
     check_tta(tta, weights)
     _, info = load_checkpoint(weights)  # checked in full now, not at the first frame

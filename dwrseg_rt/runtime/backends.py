@@ -104,7 +104,9 @@ class OnnxRuntimeBackend:
         self.name = "onnxruntime" if precision == "fp32" else f"onnxruntime-{precision}"
         self.path = onnx_path
         self.streams = cpu.streams  # concurrent calls to `infer` the Segmenter may make
-        self.input_name = self.session.get_inputs()[0].name
+        image = self.session.get_inputs()[0]
+        self.input_name = image.name
+        self.any_size = all(isinstance(side, str) for side in image.shape[2:])  # exported with --dynamic
         outputs = [o.name for o in self.session.get_outputs()]
         if "class_map" not in outputs:
             raise UserError(f"{onnx_path} has no class_map output (its outputs: {', '.join(outputs)}): not a dwrseg-rt export")
@@ -142,12 +144,14 @@ def cpu_threads(backend: str, threads: int | None = None, streams: int | None = 
 
 
 def cached_onnx(weights: Path, model: torch.nn.Module, info: ModelInfo, size: tuple[int, int],
-                cpu: CpuThreads = CpuThreads(), variant: str = "") -> OnnxRuntimeBackend:
+                cpu: CpuThreads = CpuThreads(), variant: str = "", dynamic: bool = False) -> OnnxRuntimeBackend:
     """onnxruntime on the ONNX export of these weights at this size, exported once and reused
-    (`variant`: the test-time augmentation in `model`, part of the cache name)."""
+    (`variant`: the test-time augmentation in `model`, part of the cache name; `dynamic`: any
+    size, see `export_onnx`)."""
     from dwrseg_rt.export.onnx import export_onnx
 
-    return open_cached(export_cache_path(weights, size, variant), lambda path: export_onnx(model, info, path, size, check=False),
+    return open_cached(export_cache_path(weights, size, variant + ("_dynamic" if dynamic else "")),
+                       lambda path: export_onnx(model, info, path, size, check=False, dynamic=dynamic),
                        lambda path: OnnxRuntimeBackend(path, cpu=cpu), has_sidecar)
 
 
@@ -190,8 +194,8 @@ def cached_int8(source: Path, info: ModelInfo, size: tuple[int, int], images: li
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"calibrating INT8 on {len(batches)} frames (once; cached)", total=len(batches))
             quantize_int8(source, path, batches, on_batch=lambda: progress.advance(task))
-        write_sidecar(path, info, inference_size=list(size), precision="int8", source=source.name,
-                      calibrated_on=describe_calibration(images), **fields)
+        write_sidecar(path, info, inference_size=list(size), dynamic_size=read_sidecar(source)[1].get("dynamic_size", False),
+                      precision="int8", source=source.name, calibrated_on=describe_calibration(images), **fields)
 
     return open_cached(cache_dir() / "onnx" / f"{source.stem}_int8_{key}.onnx", quantize,
                        lambda path: OnnxRuntimeBackend(path, "int8", cpu), has_sidecar)
@@ -275,15 +279,17 @@ def load_backend(weights: str | Path, backend: str, size: tuple[int, int] | None
             raise UserError(f"weights not found: {weights}")
         info, sidecar = read_sidecar(weights)
         exported = tuple(sidecar.get("inference_size", info.input_size))
-        if size is not None and tuple(size) != exported:
-            raise UserError(f"{weights.name} was exported for {exported[0]}x{exported[1]}; export again for {size[0]}x{size[1]}")
         stored = sidecar.get("precision", "fp32")
         if precision not in (None, stored) and not (precision == "int8" and stored == "fp32"):
             raise UserError(f"{weights.name} is an {stored} model: run it without --precision, or pass the .pt checkpoint")
         opened = OnnxRuntimeBackend(weights, stored, cpu)  # checked (loads, has a class map) before any quantization
+        if size is not None and tuple(size) != exported and not opened.any_size:
+            raise UserError(f"{weights.name} was exported for {exported[0]}x{exported[1]}; export again for "
+                            f"{size[0]}x{size[1]}, or once for every size with --dynamic")
+        at = tuple(size or exported)
         if precision == "int8" and stored == "fp32":
-            return cached_int8(weights, info, exported, images, cpu), info, exported
-        return opened, info, exported
+            return cached_int8(weights, info, exported, images, cpu), info, at
+        return opened, info, at
     model, info = load_checkpoint(weights)
     model, variant = with_tta(model, tta), "" if tta == "none" else f"_{tta}"
     size = tuple(size or info.input_size)
