@@ -572,11 +572,16 @@ def export(
     if precision == "int8":
         export_int8(weights, model, info, (width, height), calibration, output, dynamic)
         return
-    with err.status(f"exporting {weights.name} at {'any size, checked at ' if dynamic else ''}{width}x{height}"):
+    with err.status(f"exporting {weights.name} at {export_size((width, height), dynamic)}"):
         report = export_onnx(model, info, output, (width, height), dynamic=dynamic)
     out.print(f"wrote {output} and {output.name}.json")
     out.print(f"parity vs torch: max |Δlogit| {report['max_abs_logit_diff']:.2e}, argmax agreement {report['argmax_agreement'] * 100:.3f}%")
     check_parity(report)  # the files stay for inspection; the exit says they are wrong
+
+
+def export_size(size: tuple[int, int], dynamic: bool) -> str:
+    """What an export's progress line says about its size (a dynamic one is only checked at it)."""
+    return f"{'any size, checked at ' if dynamic else ''}{size[0]}x{size[1]}"
 
 
 def copy_export(source: Path, output: Path) -> None:
@@ -598,7 +603,7 @@ def export_int8(weights, model, info, size, calibration: Path | None, output: Pa
     from dwrseg_rt.runtime.preprocess import normalize
 
     images = calibration_images(calibration, ORT_CALIBRATION_LIMIT) if calibration else None
-    with err.status(f"exporting {weights.name} at {size[0]}x{size[1]}"):
+    with err.status(f"exporting {weights.name} at {export_size(size, dynamic)}"):
         fp32 = cached_onnx(weights, model, info, size, dynamic=dynamic)
     int8 = cached_int8(fp32.path, info, size, images)
     batch = normalize(sample_image(size)[None], info.mean, info.std)

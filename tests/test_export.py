@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-
 from conftest import half_export_runs_here, one_line_failure, run_cli
+
 from dwrseg_rt.checkpoint import SHIPPED_WEIGHTS, load_checkpoint, read_sidecar
 from dwrseg_rt.export.onnx import OPSET, export_onnx, sample_image
-from dwrseg_rt.runtime.backends import OnnxRuntimeBackend, TorchBackend
 from dwrseg_rt.jobs.segment import load_segmenter
+from dwrseg_rt.runtime.backends import OnnxRuntimeBackend, TorchBackend
 from dwrseg_rt.runtime.segmenter import Segmenter, size_for_frame
 
 
