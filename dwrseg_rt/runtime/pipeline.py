@@ -106,8 +106,10 @@ class _Worker(threading.Thread):
             self.error = exc
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
+def _put(q: queue.Queue, item, waiting: Callable[[], bool]) -> bool:
+    """Put `item` while `waiting()` says its reader is still there; False once it is not (a
+    blocking put into a full queue whose reader has died would never return)."""
+    while waiting():
         try:
             q.put(item, timeout=0.1)
             return True
@@ -143,6 +145,10 @@ def run_pipeline(
         frames = itertools.chain([first], frames)
     timer = segmenter.timer
     stop = threading.Event()
+
+    def running() -> bool:
+        return not stop.is_set()
+
     decoded: queue.Queue = queue.Queue(maxsize=depth)
     results: queue.Queue = queue.Queue(maxsize=depth)
     stats = PipelineStats(streams=segmenter.streams)
@@ -151,9 +157,9 @@ def run_pipeline(
         if niceness:
             lower_codec_threads(niceness)
         for frame in timed(iter(frames)):  # host preprocessing here too: it overlaps inference
-            if stop.is_set() or not _put(decoded, (frame, segmenter.prepare([frame.image])), stop):
+            if stop.is_set() or not _put(decoded, (frame, segmenter.prepare([frame.image])), running):
                 return
-        _put(decoded, _DONE, stop)
+        _put(decoded, _DONE, running)
 
     def write() -> None:
         while True:
@@ -220,13 +226,8 @@ def run_pipeline(
         frame, pending = in_flight.popleft()
         (class_map,) = segmenter.collect(pending)
         started = time.perf_counter()
-        while writer.is_alive():
-            try:
-                results.put((frame, class_map), timeout=0.1)
-                timer.add("blocked", time.perf_counter() - started)  # inference waiting for the sink
-                return
-            except queue.Full:
-                continue
+        if _put(results, (frame, class_map), writer.is_alive):
+            timer.add("blocked", time.perf_counter() - started)  # inference waiting for the sink
 
     try:
         for frame, prepared in incoming():
@@ -243,8 +244,7 @@ def run_pipeline(
             emit_oldest()
     finally:
         stop.set()
-        if writer.is_alive():
-            results.put(_DONE)
+        _put(results, _DONE, writer.is_alive)
         writer.join()
         if decoder.is_alive():
             decoder.join(timeout=5)
