@@ -80,6 +80,9 @@ def test_writer_encodes_with_the_preset_asked_and_zero_latency_for_live(tmp_path
     settings = x264_settings(path)
     assert cabac in settings and bframes in settings
     assert ("mbtree=0" in settings) == (live or preset == "ultrafast")  # no look-ahead: each frame leaves at once
+    with av.open(str(path)) as container:  # the stream says how it was encoded: BT.601 (SMPTE 170M), limited range
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_primaries, context.color_trc, context.color_range) == (6, 6, 6, 1)
     with VideoReader(path) as reader:
         decoded = list(reader)
     assert len(decoded) == len(frames)

@@ -130,6 +130,11 @@ class AudioCopy:
         self.input.close()
 
 
+# What `write` encodes (OpenCV's BT.601, limited range), said in the stream: untagged, players
+# guess BT.709 for HD sizes and would shift an HD overlay's colours.
+BT601_TAGS = "colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:range=tv"
+
+
 class VideoWriter:
     """H.264 (yuv420p, plays in browsers) into a temporary file, renamed by `close()`.
 
@@ -156,7 +161,8 @@ class VideoWriter:
         self.stream.width = width + width % 2
         self.stream.height = height + height % 2
         self.stream.pix_fmt = "yuv420p"
-        options = {"crf": str(crf), "preset": preset, "threads": str(threads)}  # threads 0: x264 decides
+        options = {"crf": str(crf), "preset": preset, "threads": str(threads),  # threads 0: x264 decides
+                   "x264-params": BT601_TAGS}
         self.stream.options = {**options, "tune": "zerolatency"} if live else options
         self.time_base = time_base
         if time_base is not None:
