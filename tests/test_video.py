@@ -132,3 +132,32 @@ def test_broken_weights(clip, tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = run_cli("--debug", "video", tmp_path / "missing.mp4")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def limited_range_rgb(yuv, matrix):
+    """The RGB of one limited-range Y'CbCr colour by the standard's matrix (BT.601 or BT.709)."""
+    kr, kb = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}[matrix]
+    y, cb, cr = (yuv[0] - 16) * 255 / 219, (yuv[1] - 128) * 255 / 224, (yuv[2] - 128) * 255 / 224
+    r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    return np.clip(np.round([r, g, b]), 0, 255)
+
+
+@pytest.mark.parametrize("tag, matrix", [("bt709", "bt709"), ("smpte170m", "bt601"), (None, "bt601")])
+def test_frames_are_read_by_their_own_colour_matrix(tmp_path, tag, matrix):
+    """An HD camera's BT.709 file must reach the model in the colours the camera saw (a red
+    read by BT.601's matrix loses 24 levels of green); untagged files are read as BT.601."""
+    path, yuv = tmp_path / "tagged.mp4", (81, 90, 240)
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        tags = f"colorprim={tag}:transfer={tag}:colormatrix={tag}:" if tag else ""
+        stream.options = {"crf": "0", "preset": "ultrafast", "x264-params": tags + "range=tv"}
+        frame = av.VideoFrame(1280, 720, "yuv420p")
+        for plane, value in zip(frame.planes, yuv):
+            plane.update(np.full(plane.buffer_size, value, np.uint8))
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with VideoReader(path) as reader:
+        (image,) = list(reader)
+    assert np.abs(image[360, 640].astype(int) - limited_range_rgb(yuv, matrix)).max() <= 2

@@ -17,6 +17,20 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".flv", ".wmv"}
 
 
+BT709 = 1  # a BT.709 frame's colorspace tag (FFmpeg's AVCOL_SPC_BT709) and swscale's SWS_CS_ITU709
+SWS_BT601 = 5  # swscale's SWS_CS_ITU601, its default
+
+
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame in RGB by its own colour matrix: HD cameras and phones tag BT.709, which PyAV 12
+    (the lowest declared) ignored unless told (a pure red came out with 23 levels of green
+    missing); newer PyAV reads the tag itself and gives the same bytes. Untagged and BT.601
+    frames take swscale's default, BT.601."""
+    if frame.colorspace == BT709:
+        return frame.to_ndarray(format="rgb24", src_colorspace=BT709, dst_colorspace=SWS_BT601)
+    return frame.to_ndarray(format="rgb24")
+
+
 class VideoReader:
     """Decodes a video file's first video stream into RGB uint8 frames."""
 
@@ -69,7 +83,7 @@ class VideoReader:
                     self.corrupt_packets += 1
                     continue
                 for frame in frames:
-                    yield frame.to_ndarray(format="rgb24"), frame.pts
+                    yield to_rgb(frame), frame.pts
         except av.FFmpegError as exc:
             raise UserError(f"cannot decode {self.path}: {exc}") from None
 
