@@ -15,9 +15,16 @@ import numpy as np
 
 from dwrseg_rt.errors import UserError
 
-CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8UC1": 1, "8UC3": 3}
+# Bytes per pixel of each encoding (sensor_msgs/image_encodings), and its conversion to RGB.
+# USB cameras send YUV 4:2:2 (ROS's yuv422 is UYVY; yuv422_yuy2 is YUYV), machine-vision
+# cameras their raw Bayer mosaic: bayer_rggb8 starts its first row R G, its second G B (OpenCV
+# names a pattern by a later 2x2 block: rggb is its BayerBG, as in cv_bridge).
+CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8UC1": 1, "8UC3": 3, "yuv422": 2, "yuv422_yuy2": 2,
+            "bayer_rggb8": 1, "bayer_bggr8": 1, "bayer_gbrg8": 1, "bayer_grbg8": 1}
 TO_RGB = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB, "mono8": cv2.COLOR_GRAY2RGB,
-          "8UC1": cv2.COLOR_GRAY2RGB}
+          "8UC1": cv2.COLOR_GRAY2RGB, "yuv422": cv2.COLOR_YUV2RGB_UYVY, "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUY2,
+          "bayer_rggb8": cv2.COLOR_BayerBG2RGB, "bayer_bggr8": cv2.COLOR_BayerRG2RGB, "bayer_gbrg8": cv2.COLOR_BayerGR2RGB,
+          "bayer_grbg8": cv2.COLOR_BayerGB2RGB}
 
 
 class UnsupportedImage(UserError):
@@ -38,8 +45,8 @@ def is_compressed(msg: Any) -> bool:
 
 
 def image_to_rgb(msg: Any) -> np.ndarray:
-    """Image (rgb8, bgr8, rgba8, bgra8, mono8; rows padded to `step`) or CompressedImage
-    (jpeg, png) -> (H, W, 3) uint8 RGB."""
+    """Image (any of CHANNELS; rows padded to `step`) or CompressedImage (jpeg, png) ->
+    (H, W, 3) uint8 RGB."""
     data = as_bytes(msg.data)
     if is_compressed(msg):
         decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
@@ -53,6 +60,8 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise UnsupportedImage(f"{encoding} image of size {width}x{height} holds no pixels")
+    if encoding.startswith(("yuv422", "bayer")) and (width % 2 or encoding.startswith("bayer") and height % 2):
+        raise UnsupportedImage(f"{encoding} image of size {width}x{height}: its pixels come in pairs, so its sides must be even")
     if step < width * channels or data.size < step * height:
         raise UnsupportedImage(f"{encoding} image {width}x{height} with step {step} has {data.size} bytes of data")
     rows = data[: step * height].reshape(height, step)[:, : width * channels]
