@@ -1,6 +1,7 @@
 """`dwrseg-rt video` end to end on a generated clip, and its behaviour on bad input."""
 
 import json
+import struct
 
 import av
 import cv2
@@ -161,3 +162,34 @@ def test_frames_are_read_by_their_own_colour_matrix(tmp_path, tag, matrix):
     with VideoReader(path) as reader:
         (image,) = list(reader)
     assert np.abs(image[360, 640].astype(int) - limited_range_rgb(yuv, matrix)).max() <= 2
+
+
+def rotated_copy(path, out, degrees):
+    """`path` with its track's display matrix set to turn it `degrees` counter-clockwise, as a
+    phone writes it (the tkhd box's matrix, which FFmpeg reads as the display matrix)."""
+    c, s = round(np.cos(np.radians(degrees))) * 65536, round(np.sin(np.radians(degrees))) * 65536
+    identity, turned = (struct.pack(">9i", a, b, 0, -b, a, 0, 0, 0, 1 << 30) for a, b in ((65536, 0), (c, -s)))
+    data = path.read_bytes()
+    at = data.index(identity, data.index(b"tkhd"))
+    out.write_bytes(data[:at] + turned + data[at + len(identity):])
+    return out
+
+
+@pytest.mark.parametrize("degrees, corner", [(0, (0, -1)), (90, (0, 0)), (180, (-1, 0)), (270, (-1, -1))])
+def test_a_rotated_phone_clip_is_read_upright(tmp_path, degrees, corner):
+    """A clip whose display matrix turns it (a phone held upright) reaches the model as a player
+    shows it: the sides swap for a quarter turn, and the coded frame's top-right corner goes
+    where the turn takes it."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:8, -8:] = (255, 0, 0)  # red top-right corner of the coded frame
+    with av.open(str(tmp_path / "coded.mp4"), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")), *stream.encode()]:
+            container.mux(packet)
+    with VideoReader(rotated_copy(tmp_path / "coded.mp4", tmp_path / "turned.mp4", degrees)) as reader:
+        (frame,) = list(reader)
+        assert reader.rotation == degrees and (reader.width, reader.height) == frame.shape[1::-1]
+    assert frame.shape[:2] == ((64, 48) if degrees in (90, 270) else (48, 64))
+    y, x = (4 if side == 0 else frame.shape[axis] - 5 for axis, side in enumerate(corner))
+    assert frame[y, x, 0] > 200 and frame[y, x, 1:].max() < 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -31,8 +32,31 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
+TURN_UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+
+
+def display_rotation(path: Path) -> int:
+    """Degrees counter-clockwise that a player turns this file's frames (a phone held upright
+    records 90 or 270, one held upside down 180): its first frame's display matrix, read as
+    FFmpeg's av_display_rotation_get, to the nearest quarter turn. 0 when there is none, or when
+    the file does not decode (the reader then says why)."""
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0), None)
+    except (av.FFmpegError, OSError, IndexError):
+        return 0
+    for data in frame.side_data if frame is not None else ():
+        if data.type.name == "DISPLAYMATRIX":
+            m = np.frombuffer(bytes(data), "<i4").astype(float)
+            degrees = -math.degrees(math.atan2(m[1] / (math.hypot(m[1], m[4]) or 1), m[0] / (math.hypot(m[0], m[3]) or 1)))
+            return round(degrees / 90) % 4 * 90
+    return 0
+
+
 class VideoReader:
-    """Decodes a video file's first video stream into RGB uint8 frames."""
+    """Decodes a video file's first video stream into RGB uint8 frames, upright: a phone's
+    rotated clip is turned the way a player shows it (`rotation`; flips are not applied), so
+    the model sees the road the right way up and outputs play upright everywhere."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -55,8 +79,10 @@ class VideoReader:
             self.container.close()
             raise UserError(f"cannot decode {self.path}: no decoder for its video codec, or the file is corrupt")
         self.stream.thread_type = "AUTO"
-        self.width = self.stream.codec_context.width
-        self.height = self.stream.codec_context.height
+        self.rotation = display_rotation(self.path)
+        self.width, self.height = self.stream.codec_context.width, self.stream.codec_context.height
+        if self.rotation in (90, 270):
+            self.width, self.height = self.height, self.width
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps: Fraction = Fraction(rate) if rate else Fraction(30)
         self.frame_count = self.stream.frames or None  # container header; may be missing
@@ -83,7 +109,8 @@ class VideoReader:
                     self.corrupt_packets += 1
                     continue
                 for frame in frames:
-                    yield to_rgb(frame), frame.pts
+                    image = to_rgb(frame)
+                    yield (cv2.rotate(image, TURN_UPRIGHT[self.rotation]) if self.rotation else image), frame.pts
         except av.FFmpegError as exc:
             raise UserError(f"cannot decode {self.path}: {exc}") from None
 
