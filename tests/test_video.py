@@ -135,33 +135,56 @@ def test_debug_shows_the_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
-def limited_range_rgb(yuv, matrix):
-    """The RGB of one limited-range Y'CbCr colour by the standard's matrix (BT.601 or BT.709)."""
+def ycbcr_to_rgb(yuv, matrix, full_range=False):
+    """The RGB of one Y'CbCr colour by the standard's matrix (BT.601 or BT.709) and range."""
     kr, kb = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}[matrix]
-    y, cb, cr = (yuv[0] - 16) * 255 / 219, (yuv[1] - 128) * 255 / 224, (yuv[2] - 128) * 255 / 224
+    (y0, ys), cs = ((0, 1), 1) if full_range else ((16, 255 / 219), 255 / 224)
+    y, cb, cr = (yuv[0] - y0) * ys, (yuv[1] - 128) * cs, (yuv[2] - 128) * cs
     r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
     g = (y - kr * r - kb * b) / (1 - kr - kb)
     return np.clip(np.round([r, g, b]), 0, 255)
+
+
+def one_frame_clip(path, codec, yuv, options, full_range=False):
+    """A one-frame 128x96 clip of one Y'CbCr colour, losslessly encoded."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.codec_context.color_range = 2 if full_range else 1
+        stream.options = options
+        frame = av.VideoFrame(128, 96, "yuv420p")
+        for plane, value in zip(frame.planes, yuv):
+            plane.update(np.full(plane.buffer_size, value, np.uint8))
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return path
 
 
 @pytest.mark.parametrize("tag, matrix", [("bt709", "bt709"), ("smpte170m", "bt601"), (None, "bt601")])
 def test_frames_are_read_by_their_own_colour_matrix(tmp_path, tag, matrix):
     """An HD camera's BT.709 file must reach the model in the colours the camera saw (a red
     read by BT.601's matrix loses 24 levels of green); untagged files are read as BT.601."""
-    path, yuv = tmp_path / "tagged.mp4", (81, 90, 240)
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
-        tags = f"colorprim={tag}:transfer={tag}:colormatrix={tag}:" if tag else ""
-        stream.options = {"crf": "0", "preset": "ultrafast", "x264-params": tags + "range=tv"}
-        frame = av.VideoFrame(1280, 720, "yuv420p")
-        for plane, value in zip(frame.planes, yuv):
-            plane.update(np.full(plane.buffer_size, value, np.uint8))
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
+    yuv = (81, 90, 240)
+    tags = f"colorprim={tag}:transfer={tag}:colormatrix={tag}:" if tag else ""
+    path = one_frame_clip(tmp_path / "tagged.mp4", "libx264", yuv, {"crf": "0", "preset": "ultrafast", "x264-params": tags + "range=tv"})
     with VideoReader(path) as reader:
         (image,) = list(reader)
-    assert np.abs(image[360, 640].astype(int) - limited_range_rgb(yuv, matrix)).max() <= 2
+    assert np.abs(image[48, 64].astype(int) - ycbcr_to_rgb(yuv, matrix)).max() <= 2
+
+
+@pytest.mark.parametrize("codec, name, options", [
+    ("libx264", "h264.mp4", {"crf": "0", "preset": "ultrafast"}),
+    ("libvpx-vp9", "vp9.webm", {"lossless": "1", "deadline": "realtime"}),
+])
+@pytest.mark.parametrize("full_range", [True, False])
+def test_frames_are_read_by_their_own_range(tmp_path, codec, name, options, full_range):
+    """A full-range stream (a VP9 or AV1 camera's, or H.264 from a phone) must not reach the
+    model with its contrast stretched: a grey of 200 read as limited range comes out 214."""
+    yuv = (200, 110, 150)
+    path = one_frame_clip(tmp_path / name, codec, yuv, options, full_range)
+    with VideoReader(path) as reader:
+        (image,) = list(reader)
+    assert np.abs(image[48, 64].astype(int) - ycbcr_to_rgb(yuv, "bt601", full_range)).max() <= 2
 
 
 def rotated_copy(path, out, degrees):

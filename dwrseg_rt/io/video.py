@@ -20,16 +20,22 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mpg"
 
 BT709 = 1  # a BT.709 frame's colorspace tag (FFmpeg's AVCOL_SPC_BT709) and swscale's SWS_CS_ITU709
 SWS_BT601 = 5  # swscale's SWS_CS_ITU601, its default
+FULL_RANGE = 2  # FFmpeg's AVCOL_RANGE_JPEG: Y' spans 0-255, not 16-235
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """The frame in RGB by its own colour matrix: HD cameras and phones tag BT.709, which PyAV 12
-    (the lowest declared) ignored unless told (a pure red came out with 23 levels of green
-    missing); newer PyAV reads the tag itself and gives the same bytes. Untagged and BT.601
-    frames take swscale's default, BT.601."""
+    """The frame in RGB by its own colour matrix and range. PyAV 12 (the lowest declared)
+    ignores both tags unless told: HD cameras and phones tag BT.709 (a pure red came out with
+    23 levels of green missing), and VP9/AV1 streams may tag full range (a grey of 200 came out
+    214); newer PyAV reads the tags itself and gives the same bytes. Untagged frames take
+    swscale's defaults, BT.601 limited range (H.264 and HEVC decode full range as yuvj420p,
+    which needs no tag)."""
+    options = {}
     if frame.colorspace == BT709:
-        return frame.to_ndarray(format="rgb24", src_colorspace=BT709, dst_colorspace=SWS_BT601)
-    return frame.to_ndarray(format="rgb24")
+        options.update(src_colorspace=BT709, dst_colorspace=SWS_BT601)
+    if frame.color_range == FULL_RANGE:
+        options["src_color_range"] = FULL_RANGE
+    return frame.to_ndarray(format="rgb24", **options)
 
 
 TURN_UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
