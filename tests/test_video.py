@@ -187,22 +187,39 @@ def test_frames_are_read_by_their_own_range(tmp_path, codec, name, options, full
     assert np.abs(image[48, 64].astype(int) - ycbcr_to_rgb(yuv, "bt601", full_range)).max() <= 2
 
 
-def rotated_copy(path, out, degrees):
-    """`path` with its track's display matrix set to turn it `degrees` counter-clockwise, as a
-    phone writes it (the tkhd box's matrix, which FFmpeg reads as the display matrix)."""
-    c, s = round(np.cos(np.radians(degrees))) * 65536, round(np.sin(np.radians(degrees))) * 65536
-    identity, turned = (struct.pack(">9i", a, b, 0, -b, a, 0, 0, 0, 1 << 30) for a, b in ((65536, 0), (c, -s)))
+def turned_copy(path, out, matrix):
+    """`path` with its track's display matrix set to `matrix` (a, b, c, d: a coded pixel (x, y)
+    is shown at (a x + c y, b x + d y)), as a phone or camera writes it: the tkhd box's matrix,
+    which FFmpeg reads as the display matrix."""
+    identity = struct.pack(">9i", 65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+    a, b, c, d = (v * 65536 for v in matrix)
     data = path.read_bytes()
     at = data.index(identity, data.index(b"tkhd"))
-    out.write_bytes(data[:at] + turned + data[at + len(identity):])
+    out.write_bytes(data[:at] + struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 1 << 30) + data[at + len(identity):])
     return out
 
 
-@pytest.mark.parametrize("degrees, corner", [(0, (0, -1)), (90, (0, 0)), (180, (-1, 0)), (270, (-1, -1))])
-def test_a_rotated_phone_clip_is_read_upright(tmp_path, degrees, corner):
-    """A clip whose display matrix turns it (a phone held upright) reaches the model as a player
-    shows it: the sides swap for a quarter turn, and the coded frame's top-right corner goes
-    where the turn takes it."""
+def shown_corner(matrix, width, height):
+    """(row, column) as 0 or -1: where a player shows the coded frame's top-right pixel, from
+    the matrix's own definition (the extremes of the shown coordinates over the frame)."""
+    a, b, c, d = matrix
+    corners = [(x, y) for x in (0, width - 1) for y in (0, height - 1)]
+    shown = [(a * x + c * y, b * x + d * y) for x, y in corners]
+    target = shown[corners.index((width - 1, 0))]
+    return tuple(0 if target[i] == min(p[i] for p in shown) else -1 for i in (1, 0))
+
+
+TURNS = {  # display matrices: the four quarter turns a phone records, and the four mirrored ones
+    "upright": (1, 0, 0, 1), "90": (0, -1, 1, 0), "180": (-1, 0, 0, -1), "270": (0, 1, -1, 0),
+    "mirrored": (-1, 0, 0, 1), "upside-down": (1, 0, 0, -1), "transposed": (0, 1, 1, 0), "anti-transposed": (0, -1, -1, 0),
+}
+
+
+@pytest.mark.parametrize("turn", TURNS)
+def test_a_turned_or_mirrored_clip_is_read_as_players_show_it(tmp_path, turn):
+    """A clip whose display matrix turns it (a phone held upright) or mirrors it reaches the
+    model as a player shows it: the sides swap for a quarter turn, and the coded frame's
+    top-right corner goes where the matrix takes it."""
     image = np.zeros((48, 64, 3), np.uint8)
     image[:8, -8:] = (255, 0, 0)  # red top-right corner of the coded frame
     with av.open(str(tmp_path / "coded.mp4"), "w", format="mp4") as container:
@@ -210,9 +227,9 @@ def test_a_rotated_phone_clip_is_read_upright(tmp_path, degrees, corner):
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for packet in [*stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")), *stream.encode()]:
             container.mux(packet)
-    with VideoReader(rotated_copy(tmp_path / "coded.mp4", tmp_path / "turned.mp4", degrees)) as reader:
+    with VideoReader(turned_copy(tmp_path / "coded.mp4", tmp_path / "turned.mp4", TURNS[turn])) as reader:
         (frame,) = list(reader)
-        assert reader.rotation == degrees and (reader.width, reader.height) == frame.shape[1::-1]
-    assert frame.shape[:2] == ((64, 48) if degrees in (90, 270) else (48, 64))
-    y, x = (4 if side == 0 else frame.shape[axis] - 5 for axis, side in enumerate(corner))
+        assert (reader.width, reader.height) == frame.shape[1::-1]
+    assert frame.shape[:2] == ((64, 48) if TURNS[turn][0] == 0 else (48, 64))
+    y, x = (4 if side == 0 else frame.shape[axis] - 5 for axis, side in enumerate(shown_corner(TURNS[turn], 64, 48)))
     assert frame[y, x, 0] > 200 and frame[y, x, 1:].max() < 60

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -38,31 +38,49 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24", **options)
 
 
-TURN_UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+@dataclass(frozen=True)
+class Orientation:
+    """How a player turns a file's coded frames upright: swap the axes (`transpose`), then
+    mirror them (`flip`, a cv2.flip code). Any quarter turn, mirrored or not, is one of these
+    eight; a phone held upright records a quarter turn, one held upside down a half turn."""
+
+    transpose: bool = False
+    flip: int | None = None
+
+    @classmethod
+    def from_display_matrix(cls, matrix: np.ndarray) -> Orientation:
+        """FFmpeg's display matrix maps a coded pixel (x, y) to (m0 x + m3 y, m1 x + m4 y) on
+        screen; the larger pair of terms decides whether the axes swap (to the nearest quarter
+        turn), their signs the mirroring. The same choice as FFmpeg's own autorotation."""
+        m = [float(v) for v in matrix[:5]]
+        transpose = abs(m[1]) + abs(m[3]) > abs(m[0]) + abs(m[4])
+        flip_x, flip_y = (m[3] < 0, m[1] < 0) if transpose else (m[0] < 0, m[4] < 0)
+        return cls(transpose, {(True, True): -1, (True, False): 1, (False, True): 0}.get((flip_x, flip_y)))
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        if self.transpose:
+            image = cv2.transpose(image)
+        return image if self.flip is None else cv2.flip(image, self.flip)
 
 
-def display_rotation(path: Path) -> int:
-    """Degrees counter-clockwise that a player turns this file's frames (a phone held upright
-    records 90 or 270, one held upside down 180): its first frame's display matrix, read as
-    FFmpeg's av_display_rotation_get, to the nearest quarter turn. 0 when there is none, or when
-    the file does not decode (the reader then says why)."""
+def display_orientation(path: Path) -> Orientation:
+    """How players show this file's frames: its first frame's display matrix. Upright as coded
+    when there is none, or when the file does not decode (the reader then says why)."""
     try:
         with av.open(str(path)) as container:
             frame = next(container.decode(video=0), None)
     except (av.FFmpegError, OSError, IndexError):
-        return 0
+        return Orientation()
     for data in frame.side_data if frame is not None else ():
         if data.type.name == "DISPLAYMATRIX":
-            m = np.frombuffer(bytes(data), "<i4").astype(float)
-            degrees = -math.degrees(math.atan2(m[1] / (math.hypot(m[1], m[4]) or 1), m[0] / (math.hypot(m[0], m[3]) or 1)))
-            return round(degrees / 90) % 4 * 90
-    return 0
+            return Orientation.from_display_matrix(np.frombuffer(bytes(data), "<i4"))
+    return Orientation()
 
 
 class VideoReader:
     """Decodes a video file's first video stream into RGB uint8 frames, upright: a phone's
-    rotated clip is turned the way a player shows it (`rotation`; flips are not applied), so
-    the model sees the road the right way up and outputs play upright everywhere."""
+    rotated (or a camera's mirrored) clip is turned the way a player shows it (`orientation`),
+    so the model sees the road the right way up and outputs play upright everywhere."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -85,9 +103,9 @@ class VideoReader:
             self.container.close()
             raise UserError(f"cannot decode {self.path}: no decoder for its video codec, or the file is corrupt")
         self.stream.thread_type = "AUTO"
-        self.rotation = display_rotation(self.path)
+        self.orientation = display_orientation(self.path)
         self.width, self.height = self.stream.codec_context.width, self.stream.codec_context.height
-        if self.rotation in (90, 270):
+        if self.orientation.transpose:
             self.width, self.height = self.height, self.width
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps: Fraction = Fraction(rate) if rate else Fraction(30)
@@ -115,8 +133,7 @@ class VideoReader:
                     self.corrupt_packets += 1
                     continue
                 for frame in frames:
-                    image = to_rgb(frame)
-                    yield (cv2.rotate(image, TURN_UPRIGHT[self.rotation]) if self.rotation else image), frame.pts
+                    yield self.orientation.apply(to_rgb(frame)), frame.pts
         except av.FFmpegError as exc:
             raise UserError(f"cannot decode {self.path}: {exc}") from None
 
