@@ -145,16 +145,21 @@ def ycbcr_to_rgb(yuv, matrix, full_range=False):
     return np.clip(np.round([r, g, b]), 0, 255)
 
 
-def one_frame_clip(path, codec, yuv, options, full_range=False):
-    """A one-frame 128x96 clip of one Y'CbCr colour, losslessly encoded."""
+def flat_frame(yuv, width=128, height=96):
+    """A yuv420p frame of one Y'CbCr colour."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, value in zip(frame.planes, yuv):
+        plane.update(np.full(plane.buffer_size, value, np.uint8))
+    return frame
+
+
+def one_frame_clip(path, frame, codec="libx264", options=None, full_range=False):
+    """A clip of one frame, encoded as `codec` with `options` (range tagged as asked)."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=25)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuv420p"
         stream.codec_context.color_range = 2 if full_range else 1
-        stream.options = options
-        frame = av.VideoFrame(128, 96, "yuv420p")
-        for plane, value in zip(frame.planes, yuv):
-            plane.update(np.full(plane.buffer_size, value, np.uint8))
+        stream.options = options or {}
         for packet in [*stream.encode(frame), *stream.encode()]:
             container.mux(packet)
     return path
@@ -166,7 +171,8 @@ def test_frames_are_read_by_their_own_colour_matrix(tmp_path, tag, matrix):
     read by BT.601's matrix loses 24 levels of green); untagged files are read as BT.601."""
     yuv = (81, 90, 240)
     tags = f"colorprim={tag}:transfer={tag}:colormatrix={tag}:" if tag else ""
-    path = one_frame_clip(tmp_path / "tagged.mp4", "libx264", yuv, {"crf": "0", "preset": "ultrafast", "x264-params": tags + "range=tv"})
+    options = {"crf": "0", "preset": "ultrafast", "x264-params": tags + "range=tv"}
+    path = one_frame_clip(tmp_path / "tagged.mp4", flat_frame(yuv), options=options)
     with VideoReader(path) as reader:
         (image,) = list(reader)
     assert np.abs(image[48, 64].astype(int) - ycbcr_to_rgb(yuv, matrix)).max() <= 2
@@ -181,7 +187,7 @@ def test_frames_are_read_by_their_own_range(tmp_path, codec, name, options, full
     """A full-range stream (a VP9 or AV1 camera's, or H.264 from a phone) must not reach the
     model with its contrast stretched: a grey of 200 read as limited range comes out 214."""
     yuv = (200, 110, 150)
-    path = one_frame_clip(tmp_path / name, codec, yuv, options, full_range)
+    path = one_frame_clip(tmp_path / name, flat_frame(yuv), codec, options, full_range)
     with VideoReader(path) as reader:
         (image,) = list(reader)
     assert np.abs(image[48, 64].astype(int) - ycbcr_to_rgb(yuv, "bt601", full_range)).max() <= 2
@@ -222,12 +228,8 @@ def test_a_turned_or_mirrored_clip_is_read_as_players_show_it(tmp_path, turn):
     top-right corner goes where the matrix takes it."""
     image = np.zeros((48, 64, 3), np.uint8)
     image[:8, -8:] = (255, 0, 0)  # red top-right corner of the coded frame
-    with av.open(str(tmp_path / "coded.mp4"), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for packet in [*stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")), *stream.encode()]:
-            container.mux(packet)
-    with VideoReader(turned_copy(tmp_path / "coded.mp4", tmp_path / "turned.mp4", TURNS[turn])) as reader:
+    coded = one_frame_clip(tmp_path / "coded.mp4", av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p"))
+    with VideoReader(turned_copy(coded, tmp_path / "turned.mp4", TURNS[turn])) as reader:
         (frame,) = list(reader)
         assert (reader.width, reader.height) == frame.shape[1::-1]
     assert frame.shape[:2] == ((64, 48) if TURNS[turn][0] == 0 else (48, 64))
