@@ -7,8 +7,8 @@ run round-robin in one process, so drift of a shared machine hits them alike; th
 reported with its ratio to fp32 NCHW. Also records which of the CPU's instruction sets matter (AVX-512
 BF16 and AMX make bf16 fast; without them autocast emulates it).
 
-Usage: python benchmarks/train_speed.py [--steps 6] [--rounds 2] [--no-compile]
-Writes benchmarks/results/train-speed.json and prints a table.
+Usage: python benchmarks/train_speed.py [--steps 6] [--rounds 2] [--no-compile] [--json PATH]
+Writes benchmarks/results/train-speed.json (or PATH: one file per machine) and prints a table.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "results" / "train-speed.json")
     args = parser.parse_args()
     size = (480, 360)
     settings = ["fp32", "fp32-channels-last", "bf16", *([] if args.no_compile else ["compile"])]
@@ -109,9 +110,8 @@ def main() -> None:
               "settings": {"model": "DWRSeg-B, 11 classes", "batch": args.batch, "size": list(size), "loss": "OHEM",
                            "optimizer": "SGD momentum 0.9", "rounds": args.rounds, "steps_per_round": args.steps},
               "results": rows, "errors": errors}
-    target = Path(__file__).resolve().parent / "results" / "train-speed.json"
-    target.write_text(json.dumps(portable(report), indent=2) + "\n")
-    print(f"wrote {target}")
+    args.json.write_text(json.dumps(portable(report), indent=2) + "\n")
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
