@@ -43,7 +43,10 @@ def test_folding_the_batchnorms_before_1x1_convs_is_exact():
     assert fold_batchnorms(folded) == 7 + 6  # one per SIR block and one per DWR block
     image = torch.randn(1, 3, 128, 256)
     with torch.no_grad():
-        torch.testing.assert_close(folded(image), model(image), rtol=1e-4, atol=1e-3)  # logits in the hundreds
+        expected = model(image)
+        # float32 rounding grows with the logits (hundreds here) and differs by CPU kernel (AVX2 vs AVX-512)
+        scale = expected.abs().max().item()
+        torch.testing.assert_close(folded(image), expected, rtol=1e-4, atol=1e-5 * scale)
     norms = [name for name, m in folded.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert "decoder_norm" in norms  # feeds a padded 3x3 conv: left alone
 
