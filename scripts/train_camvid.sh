@@ -85,7 +85,7 @@ dwrseg-rt eval --dataset camvid --data "$camvid" --split test --weights synth --
 dwrseg-rt eval --dataset synth --data "$work/synth_val" --split val --weights camvid --backend torch \
     --json benchmarks/results/synth-val-camvid-model.json --force
 # the whole schedule (every run's steps and wall time, from their logs) into the test report
-python - benchmarks/results/camvid-test.json "$work"/stage{1,2,3,4,5,6,7,8,9,10,11}_run/log.csv <<'PY'
+python - benchmarks/results/camvid-test.json "$work"/stage{1..12}_run/log.csv <<'PY'
 import csv, json, sys
 report = json.load(open(sys.argv[1]))
 runs = [list(csv.DictReader(open(path)))[-1] for path in sys.argv[2:]]
