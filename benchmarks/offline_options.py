@@ -1,7 +1,7 @@
 """What the offline options cost and give: CamVid test mIoU per class, and seconds per image, for
 the shipped model at its trained 480x360 and at larger sizes (`--size`), each without and with
-`--tta flip`. A measurement for users choosing an option, never a choice made here: the default
-stays the trained size, live sources never get TTA. Writes benchmarks/results/offline-options.json.
+`--tta flip`. A measurement for users choosing an option, never a choice made here: the defaults
+stay the trained size and no TTA. Writes benchmarks/results/offline-options.json.
 
     python benchmarks/offline_options.py CamVid [--weights camvid] [--sizes 480x360,640x480,720x540]
 """
