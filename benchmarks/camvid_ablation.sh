@@ -10,8 +10,12 @@
 # in one flag only -> benchmarks/results/camvid-val-ablation.json. `synth-varied` changes the data
 # instead: the 150 mixed-in streets are drawn with domain randomisation (`synth --varied`: the same
 # seed and street layouts, each with its own camera and look).
+# An option named `A+B` stacks B on top of A and is compared with A (A must be in the same report):
+# the shipped recipe already has `--class-weights`, so a new idea is measured on top of it.
 # Usage: benchmarks/camvid_ablation.sh CAMVID_DIR [STEPS] [OPTION...]
 #   OPTION: baseline | robust | focus-rare | class-weights | synth-varied   (default: all five)
+#           class-weights+focus-rare | class-weights+scale-up (crops rescaled 0.75-1.75, not 0.5-1.5)
+#   ABLATION_JSON: where the report goes (default benchmarks/results/camvid-val-ablation.json)
 # One option at 800 steps took 11 min on a 2-core Xeon with AMX (2026-12-06).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +29,8 @@ mkdir -p "$work"
 [ -d "$work/synth_mix" ] || dwrseg-rt synth "$work/synth_mix" --seed 0 --train 150 --val 0 --clip-frames 0 --size 1024x512
 [ -d "$work/synth_val" ] || dwrseg-rt synth "$work/synth_val" --seed 1 --train 0 --val 60 --clip-frames 0 --size 1024x512
 [ -d "$work/synth_val_varied" ] || dwrseg-rt synth "$work/synth_val_varied" --seed 1 --train 0 --val 60 --clip-frames 0 --size 1024x512 --varied
-declare -A flags=([baseline]="" [robust]="--robust" [focus-rare]="--focus-rare 0.5" [class-weights]="--class-weights" [synth-varied]="")
+declare -A flags=([baseline]="" [robust]="--robust" [focus-rare]="--focus-rare 0.5" [class-weights]="--class-weights" [synth-varied]=""
+                  [class-weights+focus-rare]="--class-weights --focus-rare 0.5" [class-weights+scale-up]="--class-weights --scale 0.75,1.75")
 for option in "${options[@]}"; do
     out="$work/$option.pt"
     mix=$work/synth_mix
@@ -48,11 +53,10 @@ for option in "${options[@]}"; do
     [ -f "$work/$option-cameras.json" ] || dwrseg-rt eval --dataset synth --data "$work/synth_val_varied" --split val --weights "$out" \
         --backend torch --json "$work/$option-cameras.json" --force
 done
-python - "$work" "$steps" "${options[@]}" <<'PY'
+python - "$work" "$steps" "${ABLATION_JSON:-benchmarks/results/camvid-val-ablation.json}" "${options[@]}" <<'PY'
 import csv, json, sys
 from pathlib import Path
-work, steps, options = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-target = Path("benchmarks/results/camvid-val-ablation.json")
+work, steps, target, options = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]
 report = json.loads(target.read_text()) if target.exists() else {"benchmark": "camvid-val-ablation", "options": {}}
 report["recipe"] = (f"dwrseg_b_synth.pt fine-tuned {steps} steps of 8 on CamVid train + 150 synthetic streets (synth-varied: the same "
                     "streets drawn with --varied), lr 0.01, warm-up 100, "
@@ -69,9 +73,11 @@ for option in options:
                                  "synth_val_other_cameras_miou": round(cameras["miou"] * 100, 2),
                                  "weights_sha256": scored["weights_sha256"], "steps": int(log["step"]), "seconds": float(log["seconds"]),
                                  "machine": scored["machine"]["cpu"]}
-base = report["options"].get("baseline")
 for option, row in report["options"].items():
-    if base and option != "baseline":
+    reference = option.rpartition("+")[0] or "baseline"
+    base = report["options"].get(reference)
+    if base and option != reference:
+        row["compared_with"] = reference
         row["delta_points"] = {"miou": round(row["miou"] - base["miou"], 2), "synth_val_miou": round(row["synth_val_miou"] - base["synth_val_miou"], 2),
                                "synth_val_other_cameras_miou": round(row["synth_val_other_cameras_miou"] - base["synth_val_other_cameras_miou"], 2),
                                **{k: round(v - base["per_class"][k], 2) for k, v in row["per_class"].items()}}
