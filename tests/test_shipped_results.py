@@ -6,11 +6,12 @@ the sha256 of the weights it scored, so staleness is checkable without the datas
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+
+from dwrseg_rt.runtime.cache import file_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -31,7 +32,7 @@ SCORED = {
 
 @pytest.mark.parametrize("report, weights", sorted(SCORED.items()))
 def test_report_scored_the_shipped_weights(report: str, weights: str) -> None:
-    shipped = hashlib.sha256((WEIGHTS / weights).read_bytes()).hexdigest()
+    shipped = file_digest(WEIGHTS / weights)  # the digest `eval --json` writes
     assert json.loads((RESULTS / report).read_text())["weights_sha256"] == shipped, f"{report} is from other weights than {weights}"
 
 
