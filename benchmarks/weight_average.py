@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dwrseg_rt.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from dwrseg_rt.checkpoint import load_checkpoint, read_checkpoint, read_model_info, save_checkpoint
 from dwrseg_rt.data.datasets import open_dataset
 from dwrseg_rt.environment import environment_report
 from dwrseg_rt.jobs.segment import load_segmenter
@@ -64,20 +64,20 @@ def main() -> None:
     config.resolve(recipe_name(config.dataset, files))
     crops = AugmentedDataset(files, config.augmentation(), seed=0)
     newest = args.checkpoints[-1]
-    arms = [("newest run", newest, None), ("newest run, BatchNorm recomputed", newest, [newest]),
-            (f"average of {len(args.checkpoints)} runs, BatchNorm recomputed", newest, args.checkpoints)]
+    val, lut, _ = align_classes(read_model_info(newest), open_dataset("synth", args.synth_val, "val"))
+    arms = [("newest run", None), ("newest run, BatchNorm recomputed", [newest]),
+            (f"average of {len(args.checkpoints)} runs, BatchNorm recomputed", args.checkpoints)]
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        for name, path, members in arms:
+        for name, members in arms:
+            path = newest
             if members is not None:
-                model, info = load_checkpoint(path)
+                model, info = load_checkpoint(newest)
                 model.load_state_dict(averaged(members))
                 recalibrate(model, crops, info.mean, info.std)
                 path = Path(folder) / f"arm{len(results)}.pt"
                 save_checkpoint(path, model, info, half=True)  # as it would ship
-            segmenter = load_segmenter(path, "torch", None, spinning=True)
-            val, lut, _ = align_classes(segmenter.info, open_dataset("synth", args.synth_val, "val"))
-            score = evaluate(segmenter, val, prediction_lut=lut)
+            score = evaluate(load_segmenter(path, "torch", None, spinning=True), val, prediction_lut=lut)
             results.append({"arm": name, "miou": score["miou"], "per_class": score["per_class"]})
     base = results[0]
     print(f"{'arm':48s} {'mIoU':>7s} {'points':>7s}  per class (points against the newest run)")
