@@ -129,6 +129,30 @@ def test_resume_after_ctrl_c_gives_the_same_weights_as_an_uninterrupted_run(synt
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
 
 
+def test_a_run_killed_between_saves_resumes_with_each_step_logged_once_and_its_time_kept(synth_root, tmp_path):
+    """A killed run (power cut, OOM killer, end of a session) saves nothing on the way out: log.csv
+    has steps after the last `last.pt`, which run again on resume."""
+    import csv
+
+    def crash_at_3(step, total, loss, lr):
+        if step == 3:
+            raise SystemExit("killed")  # not Ctrl+C: nothing is saved, last.pt holds step 2
+
+    config = tiny_config(synth_root, tmp_path / "m.pt", save_every=2)
+    with pytest.raises(SystemExit):
+        train(config, crash_at_3)
+    with open(config.run_dir / "log.csv", newline="") as handle:
+        before = list(csv.DictReader(handle))
+    assert [row["step"] for row in before] == ["1", "2", "3"]
+    result = train(config, resume=config.run_dir)
+    with open(config.run_dir / "log.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["step"] for row in rows] == ["1", "2", "3", "4", "5", "6"]
+    seconds = [float(row["seconds"]) for row in rows]
+    assert seconds[:2] == [float(row["seconds"]) for row in before[:2]] and seconds == sorted(seconds)
+    assert result["seconds"] >= seconds[1]  # the first part's time counts in the checkpoint too
+
+
 def test_resume_refuses_a_different_run(synth_root, tmp_path):
     config = tiny_config(synth_root, tmp_path / "a.pt", iterations=2)
     train(config)

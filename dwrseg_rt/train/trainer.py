@@ -251,10 +251,18 @@ class RunLog:
 
     FIELDS = ("step", "epoch", "loss", "lr", "val_miou", "seconds")
 
-    def __init__(self, run_dir: Path, tensorboard: bool, resume: bool) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool, resumed_at: int | None) -> None:
+        """`resumed_at`: the step of the state a run resumes from. Rows logged after it, by a run
+        killed between two saves, are dropped: those steps run again and each step is logged once."""
         self.path = run_dir / "log.csv"
-        if not resume or not self.path.exists():
-            self.path.write_text(",".join(self.FIELDS) + "\n")
+        rows = []
+        if resumed_at is not None and self.path.exists():
+            with open(self.path, newline="") as handle:  # a row cut short by the kill has no seconds
+                rows = [row for row in csv.DictReader(handle) if row.get("seconds") and int(row["step"]) <= resumed_at]
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, self.FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
         self.writer = None
         if tensorboard:
             try:
@@ -378,19 +386,20 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float, float], None]
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         step, best = state["step"], state["best_miou"]
+        started -= state.get("seconds", 0.0)  # the run's time so far, in log.csv and the checkpoint
         set_rng_state(state["rng"])
     network = torch.nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
     criterion = OhemCrossEntropy(class_weights=rarity_weights(shares) if config.class_weights else None)
     info = ModelInfo(config.variant, list(labels.classes), [list(c) for c in labels.palette], config.input_size, mean, std, labels.name)
     if ddp.main:
         config.run_dir.mkdir(parents=True, exist_ok=True)
-        log = RunLog(config.run_dir, config.tensorboard, resume is not None)
+        log = RunLog(config.run_dir, config.tensorboard, step if resume is not None else None)
 
     def save_last() -> None:
         if ddp.main:
             payload = {"format": "dwrseg-rt-train/1", "config": config.to_dict(), "model": model.state_dict(),
                        "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "step": step, "total": total,
-                       "best_miou": best, "rng": rng_state()}
+                       "best_miou": best, "rng": rng_state(), "seconds": time.time() - started}
             atomic_write(config.run_dir / "last.pt", lambda temp: torch.save(payload, temp))
 
     loss_value = float("nan")
