@@ -4,6 +4,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -186,3 +187,16 @@ def test_live_stream_takes_the_newest_frame_and_counts_drops(checkpoint, tmp_pat
     assert data["frames"] + data["dropped"] == 120
     assert probe(tmp_path / "live.mp4")["frames"] == data["frames"]
     assert "dropped" in result.stdout
+
+
+def test_a_live_source_that_cannot_open_is_one_line_that_says_why(checkpoint, tmp_path):
+    with socket.socket() as vacant:  # a port that nothing listens on once this closes
+        vacant.bind(("127.0.0.1", 0))
+        port = vacant.getsockname()[1]
+    url = f"rtsp://127.0.0.1:{port}/cam"
+    stream = run_cli("video", url, "-o", tmp_path / "out.mp4", "--weights", checkpoint, "--size", "96x48")
+    assert one_line_failure(stream, f"cannot open live source {url}: ", code=2)  # FFmpeg's own line held back
+    if sys.platform == "linux":
+        camera = run_cli("video", "97", "-o", tmp_path / "out.mp4", "--weights", checkpoint, "--size", "96x48")
+        assert one_line_failure(camera, "there is no /dev/video97", code=2)
+    assert not list(tmp_path.iterdir())

@@ -8,9 +8,14 @@ give the newest frame and count the ones dropped, so a slow model never builds u
 from __future__ import annotations
 
 import glob
+import os
+import re
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -185,9 +190,16 @@ class LiveSource(NewestFrameSource):
 
     def __init__(self, spec: str) -> None:
         target: int | str = int(spec) if spec.isdigit() else spec
-        self.capture = cv2.VideoCapture(target)
+        device = f"/dev/video{spec}" if spec.isdigit() else spec
+        if sys.platform == "linux" and device.startswith("/dev/") and not os.path.exists(device):
+            raise UserError(f"cannot open live source {spec}: there is no {device} (list cameras with: ls /dev/video*)")
+        with native_log() as log:
+            self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():
-            raise UserError(f"cannot open live source {spec} (camera index, /dev/videoN or a stream URL)")
+            reason = next((NATIVE_PREFIX.sub("", line) for line in log if line.strip()),
+                          "not a camera index, /dev/videoN or a stream URL that OpenCV can open")
+            raise UserError(f"cannot open live source {spec}: {reason}")
+        sys.stderr.write("".join(line + "\n" for line in log))
         self.name = live_name(spec)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = Fraction(fps).limit_denominator(1001) if 1 <= fps <= 240 else Fraction(30)
@@ -202,6 +214,27 @@ class LiveSource(NewestFrameSource):
     def close(self) -> None:
         super().close()
         self.capture.release()
+
+
+NATIVE_PREFIX = re.compile(r"^\[[^\]]*\]\s*(global \S+:\d+\s+)?")  # "[tcp @ 0x..] ", "[ WARN:0@0.3] global cap.cpp:9 "
+
+
+@contextmanager
+def native_log() -> Iterator[list[str]]:
+    """What OpenCV and its FFmpeg print on fd 2 while a camera or stream opens, held back as lines:
+    a failure then reads as one error that names their reason, not their log followed by ours."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
 
 
 def live_name(spec: str) -> str:
