@@ -2,6 +2,9 @@
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,9 +12,10 @@ import pytest
 
 from conftest import run_cli
 from dwrseg_rt.checkpoint import load_checkpoint
-from dwrseg_rt.data.datasets import cityscapes_files, folder_files
+from dwrseg_rt.data.datasets import cityscapes_files, folder_files, open_dataset
+from dwrseg_rt.data.synth import Street
 from dwrseg_rt.errors import UserError
-from dwrseg_rt.train.trainer import TrainConfig, dilated_depthwise_in_fp32, poly_lr, train
+from dwrseg_rt.train.trainer import TrainConfig, dilated_depthwise_in_fp32, poly_lr, recipe_name, train
 
 
 def test_a_few_dozen_steps_lower_the_loss(synth_root, tmp_path):
@@ -241,8 +245,7 @@ def camvid_like(root, count=4, size=(48, 36)):
 
 
 def test_camvid_recipe_is_told_from_the_images(tmp_path):
-    from dwrseg_rt.data.datasets import open_dataset
-    from dwrseg_rt.train.trainer import RECIPES, recipe_name
+    from dwrseg_rt.train.trainer import RECIPES
 
     small = open_dataset("camvid", camvid_like(tmp_path / "segnet", size=(480, 360)), "train+val")
     assert len(small) == 8 and recipe_name("camvid", small) == "camvid-480x360"
@@ -255,6 +258,26 @@ def test_camvid_recipe_is_told_from_the_images(tmp_path):
     assert "recipe camvid-480x360" in result.stderr and "crop 480x360" in result.stderr and "no validation" in result.stderr
     assert load_checkpoint(tmp_path / "m.pt")[1].input_size == (480, 360)
     assert "val_miou" not in load_checkpoint(tmp_path / "m.pt")[1].training and not (tmp_path / "m_run" / "best.pt").exists()
+
+
+def test_camvid_packed_for_the_gpu_machine_trains_as_the_original(tmp_path):
+    """scripts/pack_camvid.py shrinks train+val to travel with the device tool: same recipe, same labels."""
+    original = camvid_like(tmp_path / "segnet", count=2, size=(480, 360))
+    images = sorted(original.glob("train/*.png")) + sorted(original.glob("val/*.png"))
+    for index, image in enumerate(images):  # streets, not noise: what JPEG is made for
+        cv2.imwrite(str(image), cv2.cvtColor(Street(index, 480, 360).render(0.3)[0], cv2.COLOR_RGB2BGR))
+    script = Path(__file__).parents[1] / "scripts" / "pack_camvid.py"
+    result = subprocess.run([sys.executable, script, original, tmp_path / "pack"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    pack = tmp_path / "pack"
+    assert sorted(p.name for p in pack.iterdir()) == ["train", "trainannot", "val", "valannot"]  # test stays behind
+    packed, source = open_dataset("camvid", pack, "train+val"), open_dataset("camvid", original, "train+val")
+    assert len(packed) == len(source) == 4 and recipe_name("camvid", packed) == "camvid-480x360"
+    for (image, label), (original_image, original_label) in zip(packed.pairs, source.pairs):
+        assert image.suffix == ".jpg" and label.read_bytes() == original_label.read_bytes()
+        difference = cv2.imread(str(image)).astype(int) - cv2.imread(str(original_image)).astype(int)
+        assert np.abs(difference).mean() < 2
+    assert sum(p.stat().st_size for p in pack.rglob("*.jpg")) < sum(p.stat().st_size for p in original.rglob("*.png"))
 
 
 def test_mixed_in_synthetic_labels_are_mapped_onto_camvid(tmp_path, synth_root):
