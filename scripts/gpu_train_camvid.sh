@@ -16,6 +16,7 @@ start=$(date +%s)
 usage="usage: scripts/gpu_train_camvid.sh PACK SECONDS (PACK from scripts/pack_camvid.py)"
 pack=$(realpath "${1:?$usage}")
 budget=${2:?$usage}
+[ -d "$pack/trainannot" ] || { echo "gpu_train_camvid: $pack holds no CamVid train+val; $usage" >&2; exit 2; }
 probe=${PROBE_STEPS:-60}
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -32,7 +33,7 @@ common=(--dataset camvid --data "$pack" --train-split train+val --mix "synth:$wo
         --init dwrseg_rt/weights/dwrseg_b_camvid.pt)
 probe_start=$(date +%s.%N)
 $py -m dwrseg_rt train "${common[@]}" --iterations "$probe" --warmup "$probe" --save-every "$probe" -o "$work/probe.pt" \
-    > "$work/probe.log" 2>&1
+    > "$work/probe.log" 2>&1 || { tail -n 20 "$work/probe.log" >&2; exit 1; }
 steps=$($py - "$work/probe_run/log.csv" "$probe_start" "$start" "$budget" <<'PY'
 import csv, sys, time
 rows = list(csv.DictReader(open(sys.argv[1])))
