@@ -71,10 +71,9 @@ def display_orientation(path: Path) -> Orientation:
             frame = next(container.decode(video=0), None)
     except (av.FFmpegError, OSError, IndexError):
         return Orientation()
-    for data in frame.side_data if frame is not None else ():
-        if data.type.name == "DISPLAYMATRIX":
-            return Orientation.from_display_matrix(np.frombuffer(bytes(data), "<i4"))
-    return Orientation()
+    # by name: PyAV 18 iterates side data as a Mapping of types, earlier versions as a list
+    data = frame.side_data.get("DISPLAYMATRIX") if frame is not None else None
+    return Orientation() if data is None else Orientation.from_display_matrix(np.frombuffer(bytes(data), "<i4"))
 
 
 class VideoReader:
@@ -139,7 +138,9 @@ class VideoReader:
 
     @property
     def time_base(self) -> Fraction | None:
-        return self.stream.time_base
+        """None when unknown (PyAV < 19 gives None, later versions a zero rational)."""
+        base = self.stream.time_base
+        return Fraction(base.numerator, base.denominator) if base else None
 
     @property
     def has_audio(self) -> bool:
