@@ -71,7 +71,7 @@ def display_orientation(path: Path) -> Orientation:
             frame = next(container.decode(video=0), None)
     except (av.FFmpegError, OSError, IndexError):
         return Orientation()
-    # by name: PyAV 18 iterates side data as a Mapping of types, earlier versions as a list
+    # by name: from PyAV 18.1.1 side data iterates as a Mapping of types, before as a list
     data = frame.side_data.get("DISPLAYMATRIX") if frame is not None else None
     return Orientation() if data is None else Orientation.from_display_matrix(np.frombuffer(bytes(data), "<i4"))
 
